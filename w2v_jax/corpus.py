@@ -1,0 +1,131 @@
+"""The encoded corpus: an int32 id array plus sentence offsets, built once and cached as .npy."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from w2v_jax import io_utils, text
+from w2v_jax import vocab as vocab_lib
+
+_FLUSH_TOKENS = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Corpus:
+  """Sentence s is ids[offsets[s]:offsets[s + 1]]; `raw_words` counts tokens before OOV removal."""
+
+  ids: np.ndarray  # int32 [N]
+  offsets: np.ndarray  # int64 [S + 1]
+  raw_words: int
+
+  @property
+  def num_sentences(self) -> int:
+    return len(self.offsets) - 1
+
+  def sentence_ids(self) -> np.ndarray:
+    """The sentence index of every token, int32 [N]."""
+    return np.repeat(np.arange(self.num_sentences, dtype=np.int32), np.diff(self.offsets))
+
+
+def encode(
+    sentences: Iterable[list[str]],
+    vocab: vocab_lib.Vocab,
+    sequence_length: int | None = None,
+) -> Corpus:
+  """Maps tokens to ids, streaming.
+
+  Without reserved tokens, out-of-vocabulary words are dropped (word2vec.c and gensim do so before
+  windowing). With them, they become [UNK]; `sequence_length` then pads or truncates every sentence
+  to exactly that many ids, as Keras' `output_sequence_length` does.
+  """
+  index = vocab.index
+  unk = vocab.unk_id
+  pad = [vocab.pad_id] * (sequence_length or 0)
+  chunks, buf, lengths, raw = [], [], [], 0
+  for tokens in sentences:
+    raw += len(tokens)
+    if unk is None:
+      ids = [i for i in map(index.get, tokens) if i is not None]
+    else:
+      ids = [index.get(t, unk) for t in tokens]
+    if sequence_length is not None:
+      ids = (ids + pad)[:sequence_length]
+    if not ids:
+      continue
+    buf += ids
+    lengths.append(len(ids))
+    if len(buf) >= _FLUSH_TOKENS:
+      chunks.append(np.asarray(buf, np.int32))
+      buf = []
+  chunks.append(np.asarray(buf, np.int32))
+  offsets = np.zeros(len(lengths) + 1, np.int64)
+  np.cumsum(lengths, out=offsets[1:])
+  return Corpus(np.concatenate(chunks), offsets, raw)
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusSpec:
+  """Everything that decides the vocabulary and the encoded ids (the cache key)."""
+
+  paths: tuple[str, ...]
+  standardize: str = "unicode"
+  min_count: int = 5
+  max_vocab: int | None = None
+  reserved: bool = False
+  tie_break: str = "ascending"
+  max_sentence_length: int = text.MAX_SENTENCE_LENGTH
+  sequence_length: int | None = None
+
+  def cache_key(self) -> str:
+    files = text.expand_paths(self.paths)
+    stats = [(os.path.abspath(f), os.path.getsize(f), os.path.getmtime(f)) for f in files]
+    blob = json.dumps([dataclasses.asdict(self), stats], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build(spec: CorpusSpec) -> tuple[vocab_lib.Vocab, Corpus]:
+  """Two streaming passes over the text: count words, then encode."""
+  truncate = spec.sequence_length is not None
+  max_len = spec.sequence_length or spec.max_sentence_length
+
+  def sentences(for_encoding: bool):
+    return text.iter_sentences(
+        spec.paths,
+        spec.standardize,
+        max_length=max_len if for_encoding else spec.max_sentence_length,
+        truncate=truncate and for_encoding,
+    )
+
+  counts = vocab_lib.count_words(sentences(False))
+  if not counts:
+    raise text.CorpusError(f"{', '.join(spec.paths)}: corpus holds no words")
+  vocab = vocab_lib.build_vocab(
+      counts, spec.min_count, spec.max_vocab, spec.reserved, spec.tie_break
+  )
+  return vocab, encode(sentences(True), vocab, spec.sequence_length)
+
+
+def load_or_build(spec: CorpusSpec, cache_dir: str | None) -> tuple[vocab_lib.Vocab, Corpus]:
+  """`build`, reusing `cache_dir/corpus-<key>.*` when the files and settings are unchanged."""
+  if cache_dir is None:
+    return build(spec)
+  stem = os.path.join(cache_dir, f"corpus-{spec.cache_key()}")
+  paths = {k: f"{stem}.{k}" for k in ("vocab.tsv", "ids.npy", "offsets.npy", "json")}
+  if all(os.path.exists(p) for p in paths.values()):
+    with open(paths["json"]) as f:
+      meta = json.load(f)
+    corpus = Corpus(np.load(paths["ids.npy"]), np.load(paths["offsets.npy"]), meta["raw_words"])
+    return vocab_lib.load_vocab(paths["vocab.tsv"]), corpus
+  vocab, corpus = build(spec)
+  vocab_lib.save_vocab(vocab, paths["vocab.tsv"])
+  io_utils.atomic_save_npy(paths["ids.npy"], corpus.ids)
+  io_utils.atomic_save_npy(paths["offsets.npy"], corpus.offsets)
+  # Written last: its presence marks a complete cache entry.
+  io_utils.atomic_write_json(paths["json"], {"raw_words": corpus.raw_words, **dataclasses.asdict(spec)})
+  return vocab, corpus

@@ -1,0 +1,95 @@
+"""Vector files other tools read: projector TSVs, word2vec text/binary, TensorBoard projector."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from w2v_jax import io_utils
+
+
+def write_projector_tsv(
+    vectors_path: str, metadata_path: str, words: Sequence[str], vectors: np.ndarray,
+    skip_padding: bool = True,
+) -> None:
+  """The seed's `vectors.tsv` + `metadata.tsv`: one row per word, the padding row ('') skipped."""
+  rows = [i for i, w in enumerate(words) if not (skip_padding and i == 0 and w == "")]
+  with io_utils.atomic_open(vectors_path, "w", encoding="utf-8") as f:
+    for i in rows:
+      f.write("\t".join(repr(float(x)) for x in vectors[i]) + "\n")
+  io_utils.atomic_write_text(metadata_path, "".join(words[i] + "\n" for i in rows))
+
+
+def _checked_words(words: Sequence[str]) -> None:
+  for w in words:
+    if not w or any(c.isspace() for c in w):
+      raise ValueError(f"word {w!r} cannot be written in word2vec format (empty or whitespace)")
+
+
+def write_word2vec(path: str, words: Sequence[str], vectors: np.ndarray, binary: bool) -> None:
+  """word2vec.c's format (gensim's `load_word2vec_format` reads both); '' rows are skipped."""
+  keep = [i for i, w in enumerate(words) if w != ""]
+  words = [words[i] for i in keep]
+  _checked_words(words)
+  vectors = np.asarray(vectors, np.float32)[keep]
+  with io_utils.atomic_open(path, "wb") as f:
+    f.write(f"{len(words)} {vectors.shape[1]}\n".encode())
+    for word, vec in zip(words, vectors):
+      if binary:
+        f.write(word.encode("utf-8") + b" " + vec.astype("<f4").tobytes() + b"\n")
+      else:
+        f.write((word + " " + " ".join(repr(float(x)) for x in vec) + "\n").encode("utf-8"))
+
+
+def _parse_header(line: bytes, path: str) -> tuple[int, int]:
+  parts = line.split()
+  if len(parts) != 2 or not all(p.isdigit() for p in parts):
+    raise ValueError(f"{path}: line 1: expected a '<count> <dim>' header, got {line[:80]!r}")
+  return int(parts[0]), int(parts[1])
+
+
+def read_word2vec(path: str, binary: bool | None = None) -> tuple[list[str], np.ndarray]:
+  """Reads word2vec text or binary format (binary guessed from a '.bin' suffix when None)."""
+  if binary is None:
+    binary = path.endswith(".bin")
+  if not os.path.isfile(path):
+    raise ValueError(f"{path}: no such file")
+  words: list[str] = []
+  with open(path, "rb") as f:
+    count, dim = _parse_header(f.readline(), path)
+    vectors = np.empty((count, dim), np.float32)
+    for i in range(count):
+      if binary:
+        word = bytearray()
+        while (ch := f.read(1)) != b" ":
+          if not ch:
+            raise ValueError(f"{path}: ends after {i} of {count} vectors")
+          if ch != b"\n":  # word2vec.c ends each vector with a newline before the next word.
+            word += ch
+        raw = f.read(4 * dim)
+        if len(raw) != 4 * dim:
+          raise ValueError(f"{path}: vector {i + 1} is truncated")
+        vectors[i] = np.frombuffer(raw, "<f4")
+        words.append(word.decode("utf-8"))
+      else:
+        parts = f.readline().rstrip(b"\r\n").split(b" ")
+        if len(parts) != dim + 1:
+          raise ValueError(f"{path}: line {i + 2}: expected a word and {dim} numbers")
+        words.append(parts[0].decode("utf-8"))
+        try:
+          vectors[i] = np.asarray(parts[1:], dtype=np.float32)
+        except ValueError:
+          raise ValueError(f"{path}: line {i + 2}: not a number") from None
+  return words, vectors
+
+
+def write_tensorboard_projector(logdir: str, words: Sequence[str], vectors: np.ndarray,
+                                tag: str = "word2vec") -> None:
+  """A TensorBoard projector embedding (tensorboardX) with the words as metadata."""
+  from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
+
+  rows = [i for i, w in enumerate(words) if w != ""]
+  with SummaryWriter(logdir) as writer:
+    writer.add_embedding(np.asarray(vectors)[rows], metadata=[words[i] for i in rows], tag=tag)

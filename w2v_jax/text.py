@@ -1,0 +1,114 @@
+"""Raw text in, token streams out: files, directories, compression, standardization."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import os
+import re
+import string
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO
+
+# word2vec.c cuts sentences at MAX_SENTENCE_LENGTH = 1000 tokens.
+MAX_SENTENCE_LENGTH = 1000
+
+_SEED_PUNCT = str.maketrans("", "", string.punctuation)
+# Apostrophes are deleted (don't -> dont, as the seed does); any other character that is not a
+# letter, digit or whitespace (Unicode punctuation, symbols, underscores) becomes a space.
+_APOSTROPHES = re.compile(r"['\u2019\u02bc]")
+_NON_WORD = re.compile(r"[^\w\s]|_")
+
+
+class CorpusError(ValueError):
+  """A problem with the user's corpus files; the message names the file (and line)."""
+
+
+def standardize_seed(line: str) -> str:
+  """The notebook's standardization: lowercase, delete ASCII punctuation."""
+  return line.lower().translate(_SEED_PUNCT)
+
+
+def standardize_unicode(line: str) -> str:
+  """NFKC + casefold; apostrophes deleted, other punctuation and symbols become spaces."""
+  line = unicodedata.normalize("NFKC", line).casefold()
+  return _NON_WORD.sub(" ", _APOSTROPHES.sub("", line))
+
+
+def standardize_none(line: str) -> str:
+  """No change: for corpora that are already normalised (text8-style)."""
+  return line
+
+
+STANDARDIZERS: dict[str, Callable[[str], str]] = {
+    "seed": standardize_seed,
+    "unicode": standardize_unicode,
+    "none": standardize_none,
+}
+
+
+def expand_paths(paths: Sequence[str]) -> list[str]:
+  """Files named directly, plus every non-hidden file below each directory, sorted."""
+  files = []
+  for path in paths:
+    if os.path.isdir(path):
+      found = []
+      for root, dirs, names in os.walk(path):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [os.path.join(root, n) for n in names if not n.startswith(".")]
+      if not found:
+        raise CorpusError(f"{path}: directory holds no files")
+      files += sorted(found)
+    elif os.path.isfile(path):
+      files.append(path)
+    else:
+      raise CorpusError(f"{path}: no such file or directory")
+  if not files:
+    raise CorpusError("no corpus files given")
+  return files
+
+
+def open_text(path: str) -> IO[str]:
+  """Opens plain, .gz or .bz2 text as strict UTF-8."""
+  if path.endswith(".gz"):
+    return gzip.open(path, "rt", encoding="utf-8")
+  if path.endswith(".bz2"):
+    return bz2.open(path, "rt", encoding="utf-8")
+  return open(path, "rt", encoding="utf-8")
+
+
+def read_lines(paths: Sequence[str]) -> Iterator[str]:
+  """Streams the lines of all files; decoding or decompression errors name file and line."""
+  for path in expand_paths(paths):
+    lineno = 0
+    try:
+      with open_text(path) as f:
+        for lineno, line in enumerate(f, 1):
+          yield line
+    except UnicodeDecodeError as e:
+      raise CorpusError(
+          f"{path}: line {lineno + 1}: not valid UTF-8 (byte {e.object[e.start:e.start + 1]!r})"
+      ) from None
+    except (OSError, EOFError, ValueError) as e:
+      if isinstance(e, CorpusError):
+        raise
+      raise CorpusError(f"{path}: cannot read after line {lineno}: {e}") from None
+
+
+def iter_sentences(
+    paths: Sequence[str],
+    standardize: str = "unicode",
+    max_length: int = MAX_SENTENCE_LENGTH,
+    truncate: bool = False,
+) -> Iterator[list[str]]:
+  """One token list per non-empty line; longer lines are split (or truncated) at `max_length`."""
+  if standardize not in STANDARDIZERS:
+    raise ValueError(f"unknown standardize {standardize!r}; choose from {sorted(STANDARDIZERS)}")
+  fn = STANDARDIZERS[standardize]
+  for line in read_lines(paths):
+    tokens = fn(line).split()
+    if truncate:
+      tokens = tokens[:max_length]
+    for start in range(0, len(tokens), max_length):
+      yield tokens[start:start + max_length]
