@@ -8,6 +8,7 @@ import os
 import re
 import string
 import unicodedata
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO
 
@@ -69,30 +70,30 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
   return files
 
 
-def open_text(path: str) -> IO[str]:
-  """Opens plain, .gz or .bz2 text as strict UTF-8."""
+def open_binary(path: str) -> IO[bytes]:
+  """Opens plain, .gz or .bz2 files as bytes."""
   if path.endswith(".gz"):
-    return gzip.open(path, "rt", encoding="utf-8")
+    return gzip.open(path, "rb")
   if path.endswith(".bz2"):
-    return bz2.open(path, "rt", encoding="utf-8")
-  return open(path, "rt", encoding="utf-8")
+    return bz2.open(path, "rb")
+  return open(path, "rb")
 
 
 def read_lines(paths: Sequence[str]) -> Iterator[str]:
-  """Streams the lines of all files; decoding or decompression errors name file and line."""
+  """Streams the lines of all files as strict UTF-8; errors name the file and line."""
   for path in expand_paths(paths):
     lineno = 0
     try:
-      with open_text(path) as f:
-        for lineno, line in enumerate(f, 1):
-          yield line
+      with open_binary(path) as f:
+        # Decoding line by line (not through a buffered text layer) pins errors to their line.
+        for lineno, raw in enumerate(f, 1):
+          yield raw.decode("utf-8")
     except UnicodeDecodeError as e:
       raise CorpusError(
-          f"{path}: line {lineno + 1}: not valid UTF-8 (byte {e.object[e.start:e.start + 1]!r})"
+          f"{path}: line {lineno}: not valid UTF-8 (byte {e.object[e.start:e.start + 1]!r} "
+          f"at column {e.start + 1})"
       ) from None
-    except (OSError, EOFError, ValueError) as e:
-      if isinstance(e, CorpusError):
-        raise
+    except (OSError, EOFError, zlib.error) as e:
       raise CorpusError(f"{path}: cannot read after line {lineno}: {e}") from None
 
 

@@ -312,10 +312,10 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
   checkpoint_lib.save(ckpt_dir, step, _payload(state, position, words_done))
 
   words, vectors = list(prep.vocab.words), _vectors(state, prep.vocab)
+  _write_vectors(workdir, words, vectors)
   if not eval_results:
     eval_results = evaluate_vectors(config, words, vectors)
     log.write(step, {"epoch": words_done / raw_words, **eval_results})
-  _write_vectors(workdir, words, vectors)
   neighbours = nearest_neighbours(words, vectors, _show_words(config, prep.vocab))
   hparams = {k: (str(v) if isinstance(v, (list, tuple)) or v is None else v)
              for k, v in config_dict(config).items()}

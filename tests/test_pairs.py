@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from w2v_jax import corpus as corpus_lib
+from w2v_jax import pairs
+from w2v_jax import vocab as vocab_lib
+
+
+def _pair_set(targets, contexts):
+  return sorted(zip(targets.tolist(), contexts.tolist()))
+
+
+def test_exact_pairs_for_fixed_window_draws():
+  # Two sentences: [10 11 12 13] and [20 21 22].
+  ids = np.array([10, 11, 12, 13, 20, 21, 22], np.int32)
+  offsets = np.array([0, 4, 7])
+  windows = np.array([1, 2, 1, 2, 2, 1, 1], np.int32)
+  t, c = pairs.skipgram_pairs(ids, offsets, windows)
+  expected = [
+      (10, 11),                       # 10: radius 1
+      (11, 10), (11, 12), (11, 13),   # 11: radius 2
+      (12, 11), (12, 13),             # 12: radius 1
+      (13, 11), (13, 12),             # 13: radius 2, sentence ends
+      (20, 21), (20, 22),             # 20: radius 2
+      (21, 20), (21, 22),             # 21: radius 1
+      (22, 21),                       # 22: radius 1
+  ]
+  assert _pair_set(t, c) == sorted(expected)
+  assert pairs.count_pairs(ids, offsets, windows) == len(expected)
+
+
+def test_target_mask_and_skip_id():
+  ids = np.array([5, 6, 0, 0], np.int32)  # A padded sequence (the seed's id 0).
+  offsets = np.array([0, 4])
+  windows = np.full(4, 2, np.int32)
+  t, c = pairs.skipgram_pairs(ids, offsets, windows, skip_id=0)
+  assert _pair_set(t, c) == [(5, 6), (6, 5)]
+  t, c = pairs.skipgram_pairs(ids, offsets, windows, target_mask=np.array([0, 1, 1, 1]), skip_id=0)
+  assert _pair_set(t, c) == [(6, 5)]
+
+
+def test_dynamic_windows_are_uniform_in_1_to_window():
+  w = pairs.draw_windows(100_000, 5, np.random.default_rng(0), dynamic=True)
+  counts = np.bincount(w, minlength=6)
+  assert counts[0] == 0
+  np.testing.assert_allclose(counts[1:] / len(w), 0.2, atol=0.01)
+  assert (pairs.draw_windows(7, 3, np.random.default_rng(0), dynamic=False) == 3).all()
+
+
+def test_word2vec_keep_probability_formula():
+  counts = np.array([1000, 100, 10, 0])
+  t = 1e-2
+  f = counts[:3] / counts.sum()
+  expected = np.minimum(1.0, np.sqrt(t / f) + t / f)
+  keep = pairs.word2vec_keep_prob(counts, t)
+  np.testing.assert_allclose(keep[:3], expected)
+  # By hand for the most frequent word: f = 1000/1110, sqrt(.0111) + .0111 = 0.11646...
+  assert keep[0] == pytest.approx(np.sqrt(0.0111) + 0.0111, rel=1e-12)
+  assert keep[3] == 1.0
+  assert (pairs.word2vec_keep_prob(counts, 0.0) == 1.0).all()
+
+
+def test_subsampling_keeps_tokens_at_their_probability_and_closes_sentences():
+  rng = np.random.default_rng(0)
+  ids = np.repeat(np.arange(3), 20_000).astype(np.int32)
+  rng.shuffle(ids)
+  offsets = np.arange(0, len(ids) + 1, 6)
+  keep = np.array([0.1, 0.5, 1.0])
+  kept, new_offsets = pairs.subsample(ids, offsets, keep, rng)
+  rate = np.bincount(kept, minlength=3) / 20_000
+  np.testing.assert_allclose(rate, keep, atol=0.01)
+  assert new_offsets[0] == 0 and new_offsets[-1] == len(kept)
+  assert (np.diff(new_offsets) <= 6).all()
+
+
+def test_zipf_sampling_table_matches_keras_reference_values():
+  table = pairs.zipf_sampling_table(4096)
+  for rank, value in [(0, 0.00315), (1, 0.00315), (10, 0.0171), (100, 0.072), (1000, 0.274),
+                      (4095, 0.604)]:
+    assert table[rank] == pytest.approx(value, abs=5e-4), rank
+
+
+def test_encode_drops_oov_or_maps_to_unk_and_pads():
+  sentences = [["a", "b", "zz", "a"], ["zz"], ["b"]]
+  v = vocab_lib.build_vocab({"a": 2, "b": 2, "zz": 1}, min_count=2)
+  c = corpus_lib.encode(iter(sentences), v)
+  np.testing.assert_array_equal(c.ids, [0, 1, 0, 1])
+  np.testing.assert_array_equal(c.offsets, [0, 3, 4])
+  assert c.raw_words == 6
+  v = vocab_lib.build_vocab({"a": 2, "b": 2, "zz": 1}, min_count=2, reserved=True)
+  c = corpus_lib.encode(iter(sentences), v, sequence_length=3)
+  np.testing.assert_array_equal(c.ids, [2, 3, 1, 1, 0, 0, 3, 0, 0])
+  np.testing.assert_array_equal(c.offsets, [0, 3, 6, 9])

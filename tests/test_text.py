@@ -1,0 +1,58 @@
+import bz2
+import gzip
+
+import pytest
+
+from w2v_jax import text
+
+
+def test_seed_standardization_lowercases_and_deletes_ascii_punctuation_only():
+  assert text.standardize_seed("Hello, World! Don't—stop’") == "hello world dont—stop’"
+
+
+def test_unicode_standardization():
+  assert text.standardize_unicode("Ｈello—World, don’t Stop_it «x»").split() == [
+      "hello", "world", "dont", "stop", "it", "x"]
+
+
+def test_reads_plain_gzip_bz2_and_directories(tmp_path):
+  (tmp_path / "d").mkdir()
+  (tmp_path / "d" / "a.txt").write_text("one two\n", encoding="utf-8")
+  with gzip.open(tmp_path / "d" / "b.txt.gz", "wt", encoding="utf-8") as f:
+    f.write("three four\n")
+  with bz2.open(tmp_path / "c.txt.bz2", "wt", encoding="utf-8") as f:
+    f.write("Five, six!\n\n")
+  sentences = list(text.iter_sentences([str(tmp_path / "d"), str(tmp_path / "c.txt.bz2")]))
+  assert sentences == [["one", "two"], ["three", "four"], ["five", "six"]]
+
+
+def test_long_lines_are_split_or_truncated(tmp_path):
+  path = tmp_path / "long.txt"
+  path.write_text(" ".join(f"w{i}" for i in range(25)) + "\n", encoding="utf-8")
+  split = list(text.iter_sentences([str(path)], "none", max_length=10))
+  assert [len(s) for s in split] == [10, 10, 5]
+  assert split[2][0] == "w20"
+  truncated = list(text.iter_sentences([str(path)], "none", max_length=10, truncate=True))
+  assert truncated == [[f"w{i}" for i in range(10)]]
+
+
+def test_non_utf8_names_file_and_line(tmp_path):
+  path = tmp_path / "bad.txt"
+  path.write_bytes(b"fine line\nsecond\nbad \xff byte\n")
+  with pytest.raises(text.CorpusError, match=r"bad.txt: line 3: not valid UTF-8"):
+    list(text.read_lines([str(path)]))
+
+
+def test_missing_path_and_empty_directory(tmp_path):
+  with pytest.raises(text.CorpusError, match="nope.txt: no such file"):
+    text.expand_paths([str(tmp_path / "nope.txt")])
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(text.CorpusError, match="holds no files"):
+    text.expand_paths([str(tmp_path / "empty")])
+
+
+def test_corrupt_gzip_is_a_corpus_error(tmp_path):
+  path = tmp_path / "broken.txt.gz"
+  path.write_bytes(b"this is not gzip")
+  with pytest.raises(text.CorpusError, match="broken.txt.gz: cannot read"):
+    list(text.read_lines([str(path)]))
