@@ -39,6 +39,8 @@ class Config:
   num_ns: int = 5
   negatives: str = "unigram"
   ns_exponent: float = 0.75
+  # Draw unigram negatives in the input pipeline (NumPy, on a spare core) instead of in the step.
+  negatives_on_host: bool = True
   loss: str = "sigmoid"
   # Optimisation.
   optimizer: str = "sgd"

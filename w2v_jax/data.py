@@ -16,7 +16,11 @@ from collections.abc import Iterator
 import numpy as np
 
 from w2v_jax import corpus as corpus_lib
+from w2v_jax import negatives as negatives_lib
 from w2v_jax import pairs as pairs_lib
+
+
+_NEGATIVES_STREAM = 1  # Separates the negatives' generator from the pairs' ones.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,15 +92,25 @@ class PairSource:
 
 
 def blocks(
-    source: PairSource, epochs: int, batch_size: int, steps: int, start: Position = Position()
+    source: PairSource,
+    epochs: int,
+    batch_size: int,
+    steps: int,
+    start: Position = Position(),
+    noise: negatives_lib.AliasTable | None = None,
+    num_ns: int = 0,
 ) -> Iterator[Block]:
-  """Fixed-shape blocks of `steps` batches; the final block is padded and masked."""
+  """Fixed-shape blocks of `steps` batches; the final block is padded and masked.
+
+  With `noise`, each block also carries `num_ns` negatives per pair, drawn from a generator keyed
+  by the block's start position (so a resumed run draws the same ones).
+  """
   size = batch_size * steps
   buf_t, buf_c, have = [], [], 0
   total = source.num_pieces * epochs
   words_before = np.concatenate([[0.0], np.cumsum(np.tile(source.piece_words, epochs))])
 
-  def emit(position: Position, words: float) -> Block:
+  def emit(begin: Position, position: Position, words: float) -> Block:
     t = np.concatenate(buf_t)
     c = np.concatenate(buf_c)
     mask = np.zeros(size, np.float32)
@@ -105,13 +119,19 @@ def blocks(
     t, c = np.pad(t, (0, pad)), np.pad(c, (0, pad))
     batches = {"targets": t.reshape(steps, batch_size), "contexts": c.reshape(steps, batch_size),
                "mask": mask.reshape(steps, batch_size)}
+    if noise is not None:
+      rng = np.random.default_rng([source.seed, begin.piece, begin.offset, _NEGATIVES_STREAM])
+      batches["negatives"] = negatives_lib.sample_alias_np(rng, noise, (steps, batch_size, num_ns))
     return Block(batches, position, words)
 
+  begin = start
   for index in range(start.piece, total):
     epoch, piece = divmod(index, source.num_pieces)
     t, c = source.pairs(epoch, piece)
     offset = start.offset if index == start.piece else 0
     while offset < len(t):
+      if have == 0:
+        begin = Position(index, offset)
       take = min(size - have, len(t) - offset)
       buf_t.append(t[offset:offset + take])
       buf_c.append(c[offset:offset + take])
@@ -119,10 +139,10 @@ def blocks(
       if have == size:
         done = offset / len(t)
         end = Position(index + 1, 0) if offset == len(t) else Position(index, offset)
-        yield emit(end, words_before[index] + done * source.piece_words[piece])
+        yield emit(begin, end, words_before[index] + done * source.piece_words[piece])
         buf_t, buf_c, have = [], [], 0
   if have:
-    yield emit(Position(total, 0), words_before[-1])
+    yield emit(begin, Position(total, 0), words_before[-1])
 
 
 def count_steps(source: PairSource, epochs: int, batch_size: int) -> int:

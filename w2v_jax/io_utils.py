@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -35,8 +36,19 @@ def atomic_write_text(path: str, text: str) -> None:
     f.write(text)
 
 
+def json_safe(obj: Any) -> Any:
+  """NaN/Inf become null, so the file is strict JSON that any tool reads."""
+  if isinstance(obj, float):
+    return obj if math.isfinite(obj) else None
+  if isinstance(obj, dict):
+    return {k: json_safe(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [json_safe(v) for v in obj]
+  return obj
+
+
 def atomic_write_json(path: str, obj: Any) -> None:
-  atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+  atomic_write_text(path, json.dumps(json_safe(obj), indent=2, sort_keys=True) + "\n")
 
 
 def atomic_save_npy(path: str, array: np.ndarray) -> None:

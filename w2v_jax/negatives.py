@@ -49,8 +49,8 @@ def build_alias_table(probs: np.ndarray) -> AliasTable:
     prob[s], alias[s] = scaled[s], g
     scaled[g] -= 1.0 - scaled[s]
     (small if scaled[g] < 1.0 else large).append(g)
-  # Leftovers are 1 up to rounding.
-  return AliasTable(jnp.asarray(prob, jnp.float32), jnp.asarray(alias, jnp.int32))
+  # Leftovers are 1 up to rounding. NumPy arrays: usable on the host and inside jit alike.
+  return AliasTable(prob.astype(np.float32), alias.astype(np.int32))
 
 
 def alias_probs(table: AliasTable) -> np.ndarray:
@@ -68,6 +68,16 @@ def sample_alias(key: jax.Array, table: AliasTable, shape: tuple[int, ...]) -> j
   col = jax.random.randint(k_col, shape, 0, table.prob.shape[0], dtype=jnp.int32)
   coin = jax.random.uniform(k_coin, shape)
   return jnp.where(coin < table.prob[col], col, table.alias[col])
+
+
+def sample_alias_np(
+    rng: np.random.Generator, table: AliasTable, shape: tuple[int, ...]
+) -> np.ndarray:
+  """NumPy twin of `sample_alias`, for drawing negatives in the input pipeline."""
+  prob, alias = np.asarray(table.prob), np.asarray(table.alias)
+  col = rng.integers(0, len(prob), shape, dtype=np.int32)
+  coin = rng.random(shape, dtype=np.float32)
+  return np.where(coin < prob[col], col, alias[col])
 
 
 def _log_uniform(key: jax.Array, vocab_size: int, shape: tuple[int, ...]) -> jax.Array:

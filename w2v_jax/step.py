@@ -25,7 +25,9 @@ from flax import struct
 from w2v_jax import model as model_lib
 from w2v_jax import negatives as negatives_lib
 
-Batch = dict[str, jax.Array]  # targets int32 [B], contexts int32 [B], mask float32 [B].
+# targets int32 [B], contexts int32 [B], mask float32 [B]; optionally negatives int32 [B, K]
+# (else the step draws them from state.noise with fold_in(state.key, state.step)).
+Batch = dict[str, jax.Array]
 TABLES = ("target", "context")
 
 
@@ -156,8 +158,11 @@ def train_step(
   batch_size = targets_B.shape[0]
   vocab_size, dim = state.params["target"].shape
 
-  key = jax.random.fold_in(state.key, state.step)
-  negatives_BxK = draw_negatives(key, state, settings, batch_size)
+  if "negatives" in batch:  # Drawn by the input pipeline (cheaper on a spare CPU core).
+    negatives_BxK = batch["negatives"]
+  else:
+    negatives_BxK = draw_negatives(jax.random.fold_in(state.key, state.step), state, settings,
+                                   batch_size)
   ids_BxC = jnp.concatenate([contexts_B[:, None], negatives_BxK], axis=1)
   valid_BxC = jnp.ones(ids_BxC.shape, jnp.float32)
   if settings.skip_positive_negatives:

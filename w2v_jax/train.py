@@ -142,7 +142,7 @@ class _MetricLog:
 
   def write(self, step: int, values: dict[str, float]) -> None:
     with open(self.path, "a") as f:
-      f.write(json.dumps({"step": step, **values}) + "\n")
+      f.write(json.dumps(io_utils.json_safe({"step": step, **values})) + "\n")
     for name, value in values.items():
       if name != "epoch":
         self.writer.add_scalar(name if "/" in name else f"train/{name}", value, step)
@@ -195,9 +195,9 @@ def train_and_evaluate(
     raise ValueError(f"--batch_size={config.batch_size}: must be a multiple of the "
                      f"{mesh.size} devices")
   rows = parallel.padded_rows(len(vocab), mesh, config.table_sharding)
+  noise = noise_table(config, vocab, rows)
   state = step_lib.create_train_state(
-      jax.random.PRNGKey(config.seed), rows, config.embedding_dim, tx,
-      noise_table(config, vocab, rows), config.init)
+      jax.random.PRNGKey(config.seed), rows, config.embedding_dim, tx, noise, config.init)
   state = parallel.shard_state(state, mesh, config.table_sharding)
   position, words_done = data_lib.Position(), 0.0
   ckpt_path = checkpoint_lib.latest(os.path.join(workdir, "checkpoints")) if resume else None
@@ -214,7 +214,7 @@ def train_and_evaluate(
       state, mesh, config.table_sharding)
   stream = data_lib.Prefetcher(
       data_lib.blocks(prep.source, config.epochs, config.batch_size, config.steps_per_call,
-                      position),
+                      position, noise if config.negatives_on_host else None, config.num_ns),
       transform=lambda b: (parallel.put_batches(b.batches, mesh), b),
   )
   log = _MetricLog(workdir)

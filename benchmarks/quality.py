@@ -1,0 +1,77 @@
+r"""Vector quality of w2v_jax against gensim on the same text and settings, and seed vs word2vec.
+
+  python benchmarks/quality.py --corpus ../shared/data/bench-corpus.txt.gz
+
+Trains w2v_jax (word2vec preset), gensim `Word2Vec` (sg, window 5, 5 negatives, dim 100,
+subsample 1e-3, min_count 5, 5 epochs; the `bench` extra) and w2v_jax's `seed` preset (the
+notebook's recipe, its own 80 epochs) on one corpus, each in its own subprocess, evaluates all
+three with w2v_jax's evaluator (analogies restricted to the 30,000 most frequent words, WordSim-353
+Spearman), and prints one table with ratios to gensim. Writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import common  # pylint: disable=wrong-import-position
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--corpus", required=True)
+  parser.add_argument("--epochs", type=int, default=5)
+  parser.add_argument("--repeats", type=int, default=1)
+  parser.add_argument("--seed_epochs", type=int, default=80, help="Epochs of the seed preset.")
+  parser.add_argument("--no_seed", action="store_true", help="Skip the seed preset.")
+  parser.add_argument("--json", default="benchmarks/results/quality.json")
+  args = parser.parse_args()
+  if not os.path.exists(args.corpus):
+    sys.exit(f"error: --corpus {args.corpus}: no such file")
+
+  settings = common.Settings(corpus=args.corpus, epochs=args.epochs)
+  runs: dict[str, list[dict]] = {"w2v_jax": [], "gensim": [], "w2v_jax[seed]": []}
+  for r in range(args.repeats):
+    order = ["w2v_jax", "gensim"] if r % 2 == 0 else ["gensim", "w2v_jax"]
+    for system in order:
+      print(f"[{r + 1}/{args.repeats}] training {system} ...", file=sys.stderr, flush=True)
+      runs[system].append(common.run_worker(system, settings))
+  if not args.no_seed:
+    print("training w2v_jax seed preset ...", file=sys.stderr, flush=True)
+    runs["w2v_jax[seed]"].append(
+        common.run_worker("w2v_jax", settings, {"preset": "seed", "epochs": args.seed_epochs}))
+
+  def med(system, key):
+    vals = [x[key] for x in runs[system] if x.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+  cols = [("analogy_accuracy", "analogy acc", "{:.4f}"),
+          ("wordsim_spearman", "WS353 rho", "{:.3f}"),
+          ("train_seconds", "train s", "{:.1f}")]
+  first = runs["w2v_jax"][0]
+  print(f"\ncorpus {args.corpus}: {first['raw_words']:,} words; analogies restricted to 30,000 "
+        f"words ({first['analogy_total']:,} questions in vocabulary, {first['analogy_oov']:,} "
+        f"OOV); medians of {args.repeats} run(s)")
+  header = ["system"] + [c[1] for c in cols] + [f"{c[1]} / gensim" for c in cols]
+  print("| " + " | ".join(header) + " |")
+  print("|---" * len(header) + "|")
+  for system, label in (("w2v_jax", "w2v_jax (word2vec preset)"), ("gensim", "gensim 4.4"),
+                        ("w2v_jax[seed]", f"w2v_jax (seed preset, {args.seed_epochs} ep)")):
+    if not runs[system]:
+      continue
+    vals = [med(system, k) for k, _, _ in cols]
+    cells = [fmt.format(v) if v is not None else "-" for v, (_, _, fmt) in zip(vals, cols)]
+    ratios = [common.ratio(v, med("gensim", k)) for v, (k, _, _) in zip(vals, cols)]
+    print(f"| {label} | " + " | ".join(cells + ratios) + " |")
+  common.write_json(args.json, {"settings": dataclasses.asdict(settings), "runs": runs,
+                                "command": " ".join(sys.argv)})
+  print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+  main()

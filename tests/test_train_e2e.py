@@ -1,0 +1,101 @@
+"""End-to-end: a run on a corpus with planted topics recovers them; bad input fails cleanly."""
+
+import dataclasses
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from w2v_jax import config as config_lib
+from w2v_jax import export, train
+
+from conftest import ROOT, planted_corpus
+
+
+def tiny_config(corpus: str, **overrides) -> config_lib.Config:
+  base = dict(corpus=(corpus,), min_count=1, window_size=3, embedding_dim=16, num_ns=5,
+              epochs=3, batch_size=256, steps_per_call=4, learning_rate=0.05, subsample=0.0,
+              log_every=8, progress=False, show_words=("t0w0",))
+  return dataclasses.replace(config_lib.Config(), **{**base, **overrides})
+
+
+def _topic_purity(words, vectors, topn=5):
+  unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+  sims = unit @ unit.T
+  np.fill_diagonal(sims, -np.inf)
+  hits = []
+  for i, w in enumerate(words):
+    nearest = np.argsort(-sims[i])[:topn]
+    hits.append(np.mean([words[j][:2] == w[:2] for j in nearest]))
+  return float(np.mean(hits))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset_overrides", [
+    {},  # word2vec recipe: SGD, sigmoid, unigram negatives.
+    {"optimizer": "adam", "learning_rate": 0.01, "loss": "softmax", "linear_decay": False},
+])
+def test_run_recovers_planted_topics_and_writes_outputs(planted_file, tmp_path, preset_overrides):
+  workdir = str(tmp_path / "run")
+  summary = train.train_and_evaluate(tiny_config(planted_file, **preset_overrides), workdir)
+  words, vectors = export.read_word2vec(os.path.join(workdir, "vectors.bin"))
+  assert len(words) == 24
+  assert _topic_purity(words, vectors) > 0.95
+  assert summary["neighbours"]["t0w0"][0].startswith("t0")
+  assert summary["final_loss"] < summary["config"]["num_ns"] * np.log(2)
+  for name in ("vectors.tsv", "metadata.tsv", "vectors.txt", "vocab.tsv", "config.json",
+               "metrics.jsonl", "status.json", "summary.json", "projector/projector_config.pbtxt"):
+    assert os.path.exists(os.path.join(workdir, name)), name
+  assert json.load(open(os.path.join(workdir, "status.json")))["status"] == "done"
+  lines = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+  losses = [l["loss"] for l in lines if "loss" in l]
+  assert losses[-1] < losses[0]
+
+
+def test_same_seed_same_vectors(planted_file, tmp_path):
+  config = tiny_config(planted_file, epochs=1)
+  a = train.train_and_evaluate(config, str(tmp_path / "a"))
+  b = train.train_and_evaluate(config, str(tmp_path / "b"))
+  va = export.read_word2vec(str(tmp_path / "a" / "vectors.bin"))[1]
+  vb = export.read_word2vec(str(tmp_path / "b" / "vectors.bin"))[1]
+  np.testing.assert_array_equal(va, vb)
+  assert a["final_loss"] == b["final_loss"]
+
+
+def _cli(*args, env=None):
+  return subprocess.run([sys.executable, "-m", "experiments.train", *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.fixture
+def bad_inputs(tmp_path):
+  empty = tmp_path / "empty.txt"
+  empty.write_text("\n\n", encoding="utf-8")
+  rare = tmp_path / "rare.txt"
+  rare.write_text("every word here is unique\n", encoding="utf-8")
+  latin1 = tmp_path / "latin1.txt"
+  latin1.write_bytes("caf\xe9 ok\n".encode("latin-1"))
+  return {"empty": str(empty), "rare": str(rare), "latin1": str(latin1),
+          "missing": str(tmp_path / "missing.txt")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case,args,message", [
+    ("missing", ["--corpus", "{missing}"], "missing.txt: no such file"),
+    ("empty", ["--corpus", "{empty}"], "empty.txt: corpus holds no words"),
+    ("rare", ["--corpus", "{rare}"], "no word occurs at least min_count=5"),
+    ("latin1", ["--corpus", "{latin1}"], "latin1.txt: line 1: not valid UTF-8"),
+    ("window", ["--window_size", "0"], "--window_size=0: must be >= 1"),
+    ("negatives", ["--num_ns", "-2"], "--num_ns=-2: must be >= 1"),
+])
+def test_bad_input_is_one_line_and_nonzero(bad_inputs, tmp_path, case, args, message):
+  args = [a.format(**bad_inputs) for a in args]
+  result = _cli(*args, "--out_dir", str(tmp_path / case), "--progress=false")
+  assert result.returncode != 0
+  assert "Traceback" not in result.stderr
+  errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+  assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
