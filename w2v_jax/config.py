@@ -58,7 +58,7 @@ class Config:
   eval_every_epoch: bool = False
   analogies: str | None = None  # None = the bundled questions-words.txt.
   wordsim: str | None = None  # None = the bundled wordsim353.tsv.
-  show_words: tuple[str, ...] = ("god", "king", "water", "house", "son", "said")
+  show_words: tuple[str, ...] = ("god", "king", "jesus", "egypt", "gold", "sword", "water", "said")
   progress: bool = True
 
   def validate(self) -> None:

@@ -1,0 +1,52 @@
+"""Checkpoints: atomic files, and a resumed run ends with the uninterrupted run's vectors."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from w2v_jax import checkpoint, export, train
+
+from test_train_e2e import tiny_config
+
+
+def test_save_restore_round_trip_and_pruning(tmp_path):
+  payload = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "position": {"piece": 3}}
+  for step in (10, 20, 30):
+    checkpoint.save(str(tmp_path), step, payload, keep=2)
+  assert sorted(os.listdir(tmp_path)) == ["ckpt-0000000020.msgpack", "ckpt-0000000030.msgpack",
+                                          "latest"]
+  path = checkpoint.latest(str(tmp_path))
+  assert path.endswith("ckpt-0000000030.msgpack")
+  restored = checkpoint.restore(path, {"a": np.zeros((2, 3), np.float32), "position": {"piece": 0}})
+  np.testing.assert_array_equal(restored["a"], payload["a"])
+  assert restored["position"]["piece"] == 3
+  assert checkpoint.latest(str(tmp_path / "nothing")) is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_interrupted_then_resumed_run_equals_uninterrupted_run(planted_file, tmp_path, optimizer):
+  config = tiny_config(planted_file, epochs=2, optimizer=optimizer, checkpoint_every=8,
+                       learning_rate=0.05 if optimizer == "sgd" else 0.01)
+  whole = train.train_and_evaluate(config, str(tmp_path / "whole"))
+
+  calls = {"n": 0}
+
+  def stop_midway():
+    calls["n"] += 1
+    return calls["n"] == 5  # Mid-epoch: an epoch here is ~9 calls of 4 steps.
+
+  workdir = str(tmp_path / "cut")
+  with pytest.raises(train.Interrupted):
+    train.train_and_evaluate(config, workdir, should_stop=stop_midway)
+  status = json.load(open(os.path.join(workdir, "status.json")))
+  assert status == {"status": "interrupted", "step": 20}
+  assert not os.path.exists(os.path.join(workdir, "vectors.bin"))
+  resumed = train.train_and_evaluate(config, workdir, resume=True)
+
+  a = export.read_word2vec(str(tmp_path / "whole" / "vectors.bin"))[1]
+  b = export.read_word2vec(os.path.join(workdir, "vectors.bin"))[1]
+  np.testing.assert_array_equal(a, b)  # Bit for bit on the CPU.
+  assert resumed["steps"] == whole["steps"]
