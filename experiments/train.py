@@ -41,6 +41,10 @@ flags.DEFINE_enum("standardize", None, list(config_lib.STANDARDIZE), "Text norma
 flags.DEFINE_enum("table_sharding", None, list(config_lib.TABLE_SHARDING),
                   "Across devices: replicate the tables or split them by rows.")
 flags.DEFINE_integer("steps_per_call", None, "Steps fused into one jitted call.")
+flags.DEFINE_integer("shared_negatives", None,
+                     "> 0: one pool of this many negatives shared by each batch (BlazingText).")
+flags.DEFINE_bool("negatives_on_host", None,
+                  "Draw unigram negatives in the input pipeline rather than in the step.")
 flags.DEFINE_integer("log_every", None, "Steps between metric logs.")
 flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints (0 = end only).")
 flags.DEFINE_bool("eval_every_epoch", None, "Evaluate analogies and WordSim after every epoch.")

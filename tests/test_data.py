@@ -43,9 +43,9 @@ def test_count_steps_is_exact_for_epoch_zero():
 def test_resuming_at_a_block_end_gives_the_same_stream():
   source = _source()
   noise = negatives.build_alias_table(negatives.unigram_probs(np.arange(1, 21)))
-  full = list(data.blocks(source, 2, 16, 4, noise=noise, num_ns=3))
+  full = list(data.blocks(source, 2, 16, 4, noise=noise, negatives_shape=(16, 3)))
   for cut in (1, 3, len(full) - 1):
-    resumed = list(data.blocks(source, 2, 16, 4, start=full[cut - 1].end, noise=noise, num_ns=3))
+    resumed = list(data.blocks(source, 2, 16, 4, start=full[cut - 1].end, noise=noise, negatives_shape=(16, 3)))
     assert len(resumed) == len(full) - cut
     for a, b in zip(full[cut:], resumed):
       for k in a.batches:

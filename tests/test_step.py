@@ -163,3 +163,41 @@ def test_pinned_loss_after_two_steps():
 
 
 PINNED_SECOND_LOSS = 2.770709276199341
+
+
+def test_pooled_loss_equals_per_example_loss_when_the_pool_is_the_examples_negatives():
+  t = jax.random.normal(jax.random.PRNGKey(0), (D,))
+  pos = jax.random.normal(jax.random.PRNGKey(1), (D,))
+  pool = jax.random.normal(jax.random.PRNGKey(2), (K, D))
+  valid = jnp.array([1.0, 0.0, 1.0])
+  pooled, logits = model.pooled_example_loss(t, pos, pool, valid, 1.0)
+  single, single_logits = model.example_loss(t, jnp.concatenate([pos[None], pool]),
+                                             jnp.concatenate([jnp.ones(1), valid]))
+  assert float(pooled) == pytest.approx(float(single), rel=1e-6)
+  np.testing.assert_allclose(logits, single_logits, rtol=1e-6)
+
+
+def test_shared_pool_step_updates_pool_rows_with_summed_weighted_gradients():
+  lr, pool_size = 0.1, 4
+  tx = optax.sgd(lr)
+  state = _state(tx)
+  settings = step_lib.StepSettings(num_ns=2, shared_negatives=pool_size)
+  batch = {**_batch([3, 7], [5, 9]), "negatives": jnp.array([11, 12, 13, 5], jnp.int32)}
+  new_state, _ = step_lib.train_step(state, batch, tx=tx, settings=settings)
+  target = np.asarray(state.params["target"])
+  context = np.asarray(state.params["context"])
+  new_t, new_c = target.copy(), context.copy()
+  weight = 2 / pool_size
+  sig = lambda x: 1 / (1 + np.exp(-x))
+  for w, pos in ((3, 5), (7, 9)):
+    g = sig(target[w] @ context[pos]) - 1
+    new_t[w] -= lr * g * context[pos]
+    new_c[pos] -= lr * g * target[w]
+    for n in (11, 12, 13, 5):
+      if n == pos:  # A negative equal to the positive is skipped.
+        continue
+      g = weight * sig(target[w] @ context[n])
+      new_t[w] -= lr * g * context[n]
+      new_c[n] -= lr * g * target[w]
+  np.testing.assert_allclose(new_state.params["target"], new_t, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(new_state.params["context"], new_c, rtol=1e-5, atol=1e-6)

@@ -38,6 +38,7 @@ def _topic_purity(words, vectors, topn=5):
 @pytest.mark.parametrize("preset_overrides", [
     {},  # word2vec recipe: SGD, sigmoid, unigram negatives.
     {"optimizer": "adam", "learning_rate": 0.01, "loss": "softmax", "linear_decay": False},
+    {"shared_negatives": 32, "negatives_on_host": False},
 ])
 def test_run_recovers_planted_topics_and_writes_outputs(planted_file, tmp_path, preset_overrides):
   workdir = str(tmp_path / "run")

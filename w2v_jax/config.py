@@ -41,6 +41,8 @@ class Config:
   ns_exponent: float = 0.75
   # Draw unigram negatives in the input pipeline (NumPy, on a spare core) instead of in the step.
   negatives_on_host: bool = True
+  # > 0: one pool of this many negatives per batch, shared by all its pairs (BlazingText).
+  shared_negatives: int = 0
   loss: str = "sigmoid"
   # Optimisation.
   optimizer: str = "sgd"
@@ -58,7 +60,8 @@ class Config:
   eval_every_epoch: bool = False
   analogies: str | None = None  # None = the bundled questions-words.txt.
   wordsim: str | None = None  # None = the bundled wordsim353.tsv.
-  show_words: tuple[str, ...] = ("god", "king", "jesus", "egypt", "gold", "sword", "water", "said")
+  show_words: tuple[str, ...] = (
+      "god", "king", "jesus", "egypt", "gold", "sword", "water", "said")
   progress: bool = True
 
   def validate(self) -> None:
@@ -77,6 +80,9 @@ class Config:
         (self.sequence_length is None or self.sequence_length >= 2, "sequence_length",
          "must be >= 2"),
         (self.log_every >= 1, "log_every", "must be >= 1"),
+        (self.shared_negatives >= 0, "shared_negatives", "must be >= 0"),
+        (not self.shared_negatives or self.loss == "sigmoid", "shared_negatives",
+         "needs --loss=sigmoid"),
         (self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0"),
         (len(self.corpus) > 0, "corpus", "needs at least one path"),
     ]

@@ -98,12 +98,12 @@ def blocks(
     steps: int,
     start: Position = Position(),
     noise: negatives_lib.AliasTable | None = None,
-    num_ns: int = 0,
+    negatives_shape: tuple[int, ...] = (),
 ) -> Iterator[Block]:
   """Fixed-shape blocks of `steps` batches; the final block is padded and masked.
 
-  With `noise`, each block also carries `num_ns` negatives per pair, drawn from a generator keyed
-  by the block's start position (so a resumed run draws the same ones).
+  With `noise`, each block also carries negatives of shape [steps, *negatives_shape], drawn from
+  a generator keyed by the block's start position (so a resumed run draws the same ones).
   """
   size = batch_size * steps
   buf_t, buf_c, have = [], [], 0
@@ -121,7 +121,7 @@ def blocks(
                "mask": mask.reshape(steps, batch_size)}
     if noise is not None:
       rng = np.random.default_rng([source.seed, begin.piece, begin.offset, _NEGATIVES_STREAM])
-      batches["negatives"] = negatives_lib.sample_alias_np(rng, noise, (steps, batch_size, num_ns))
+      batches["negatives"] = negatives_lib.sample_alias_np(rng, noise, (steps, *negatives_shape))
     return Block(batches, position, words)
 
   begin = start

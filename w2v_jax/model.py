@@ -65,6 +65,23 @@ def example_loss(
   return value, logits_C
 
 
+def pooled_example_loss(
+    target_D: jax.Array, positive_D: jax.Array, pool_NxD: jax.Array, valid_N: jax.Array,
+    weight: float
+) -> tuple[jax.Array, jax.Array]:
+  """Sigmoid loss against a pool of negatives shared by the whole batch (BlazingText/HogBatch).
+
+  Each negative term is scaled by `weight` (num_ns / pool size) so the expected gradient equals
+  that of num_ns independent negatives. vmapped with the pool broadcast, the negative logits
+  become one [B, D] x [D, N] matrix product.
+  """
+  positive = positive_D @ target_D
+  negatives_N = pool_NxD @ target_D
+  value = -jax.nn.log_sigmoid(positive) - weight * jnp.sum(
+      valid_N * jax.nn.log_sigmoid(-negatives_N))
+  return value, jnp.concatenate([positive[None], negatives_N])
+
+
 def sigmoid_grads(
     target_D: jax.Array, contexts_CxD: jax.Array, valid_C: jax.Array
 ) -> tuple[jax.Array, jax.Array]:

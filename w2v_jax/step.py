@@ -51,6 +51,8 @@ class StepSettings:
   skip_positive_negatives: bool = True
   # None: combine duplicate rows (segment_sum) only when the optimizer keeps per-row state.
   combine_duplicates: bool | None = None
+  # > 0: one pool of this many negatives shared by the batch (sigmoid loss only).
+  shared_negatives: int = 0
 
 
 def make_optimizer(
@@ -136,33 +138,30 @@ def sparse_update(
   return table_VxD, opt_state
 
 
+def negatives_shape(settings: StepSettings, batch_size: int) -> tuple[int, ...]:
+  """[B, K] per-example negatives, or [N] for a shared pool."""
+  if settings.shared_negatives:
+    return (settings.shared_negatives,)
+  return (batch_size, settings.num_ns)
+
+
 def draw_negatives(
     key: jax.Array, state: TrainState, settings: StepSettings, batch_size: int
 ) -> jax.Array:
-  """int32 [B, K] negatives from the run's noise distribution."""
-  shape = (batch_size, settings.num_ns)
+  """int32 negatives of `negatives_shape` from the run's noise distribution."""
+  shape = negatives_shape(settings, batch_size)
   if settings.negatives == "unigram":
     return negatives_lib.sample_alias(key, state.noise, shape)
   if settings.negatives == "log_uniform":
     vocab_size = state.params["context"].shape[0]
+    if len(shape) == 1:
+      return negatives_lib.sample_log_uniform(key, vocab_size, (1,) + shape, unique=True)[0]
     return negatives_lib.sample_log_uniform(key, vocab_size, shape, unique=True)
   raise ValueError(f"unknown negatives {settings.negatives!r}")
 
 
-def train_step(
-    state: TrainState, batch: Batch, *, tx: optax.GradientTransformation, settings: StepSettings
-) -> tuple[TrainState, dict[str, jax.Array]]:
-  """One SGNS step on a batch of (target, context) pairs; negatives are drawn inside."""
-  targets_B, contexts_B = batch["targets"], batch["contexts"]
-  mask_B = batch["mask"].astype(jnp.float32)
-  batch_size = targets_B.shape[0]
-  vocab_size, dim = state.params["target"].shape
-
-  if "negatives" in batch:  # Drawn by the input pipeline (cheaper on a spare CPU core).
-    negatives_BxK = batch["negatives"]
-  else:
-    negatives_BxK = draw_negatives(jax.random.fold_in(state.key, state.step), state, settings,
-                                   batch_size)
+def _per_example_terms(params, targets_B, contexts_B, negatives_BxK, mask_B, settings):
+  """Loss, logits, and the context rows with their gradients, 1 + K negatives per example."""
   ids_BxC = jnp.concatenate([contexts_B[:, None], negatives_BxK], axis=1)
   valid_BxC = jnp.ones(ids_BxC.shape, jnp.float32)
   if settings.skip_positive_negatives:
@@ -173,21 +172,63 @@ def train_step(
     losses_B, logits_BxC = jax.vmap(per_example)(target_BxD, context_BxCxD, valid_BxC)
     return jnp.sum(mask_B * losses_B), logits_BxC
 
-  target_BxD = state.params["target"][targets_B]
-  context_BxCxD = state.params["context"][ids_BxC]
   (loss_sum, logits_BxC), (g_target, g_context) = jax.value_and_grad(
       loss_fn, argnums=(0, 1), has_aux=True
-  )(target_BxD, context_BxCxD)
+  )(params["target"][targets_B], params["context"][ids_BxC])
+  vocab_size, dim = params["context"].shape
+  rows = jnp.where(mask_B[:, None] > 0, ids_BxC, vocab_size).reshape(-1)
+  return loss_sum, logits_BxC, valid_BxC, g_target, rows, g_context.reshape(-1, dim)
+
+
+def _shared_pool_terms(params, targets_B, contexts_B, pool_N, mask_B, settings):
+  """The same terms with one pool of N negatives for the whole batch."""
+  if settings.loss != "sigmoid":
+    raise ValueError("shared negatives need the sigmoid loss")
+  valid_BxN = jnp.ones((targets_B.shape[0], pool_N.shape[0]), jnp.float32)
+  if settings.skip_positive_negatives:
+    valid_BxN = (pool_N[None, :] != contexts_B[:, None]).astype(jnp.float32)
+  weight = settings.num_ns / pool_N.shape[0]
+
+  def loss_fn(target_BxD, positive_BxD, pool_NxD):
+    per_example = functools.partial(model_lib.pooled_example_loss, weight=weight)
+    losses_B, logits_BxC = jax.vmap(per_example, in_axes=(0, 0, None, 0))(
+        target_BxD, positive_BxD, pool_NxD, valid_BxN)
+    return jnp.sum(mask_B * losses_B), logits_BxC
+
+  (loss_sum, logits_BxC), (g_target, g_positive, g_pool) = jax.value_and_grad(
+      loss_fn, argnums=(0, 1, 2), has_aux=True
+  )(params["target"][targets_B], params["context"][contexts_B], params["context"][pool_N])
+  vocab_size = params["context"].shape[0]
+  rows = jnp.concatenate([jnp.where(mask_B > 0, contexts_B, vocab_size), pool_N])
+  valid_BxC = jnp.concatenate([jnp.ones_like(mask_B)[:, None], valid_BxN], axis=1)
+  return loss_sum, logits_BxC, valid_BxC, g_target, rows, jnp.concatenate([g_positive, g_pool])
+
+
+def train_step(
+    state: TrainState, batch: Batch, *, tx: optax.GradientTransformation, settings: StepSettings
+) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One SGNS step on a batch of (target, context) pairs.
+
+  Negatives come from `batch["negatives"]` when the input pipeline drew them, else they are drawn
+  here from `fold_in(state.key, state.step)`.
+  """
+  targets_B, contexts_B = batch["targets"], batch["contexts"]
+  mask_B = batch["mask"].astype(jnp.float32)
+  vocab_size = state.params["target"].shape[0]
+  if "negatives" in batch:
+    negatives = batch["negatives"]
+  else:
+    negatives = draw_negatives(jax.random.fold_in(state.key, state.step), state, settings,
+                               targets_B.shape[0])
+  terms = _shared_pool_terms if settings.shared_negatives else _per_example_terms
+  loss_sum, logits_BxC, valid_BxC, g_target, context_rows, g_context = terms(
+      state.params, targets_B, contexts_B, negatives, mask_B, settings)
 
   # Padded examples point at row V, which the scatter drops.
-  keep_B = mask_B > 0
-  target_rows = jnp.where(keep_B, targets_B, vocab_size)
-  context_rows = jnp.where(keep_B[:, None], ids_BxC, vocab_size).reshape(-1)
+  target_rows = jnp.where(mask_B > 0, targets_B, vocab_size)
   new_params, new_opt_state = {}, {}
-  for name, rows, grads in (
-      ("target", target_rows, g_target),
-      ("context", context_rows, g_context.reshape(-1, dim)),
-  ):
+  for name, rows, grads in (("target", target_rows, g_target),
+                            ("context", context_rows, g_context)):
     new_params[name], new_opt_state[name] = sparse_update(
         tx, state.params[name], state.opt_state[name], rows, grads, settings.combine_duplicates
     )
@@ -199,9 +240,7 @@ def train_step(
       "accuracy": jnp.sum(mask_B * ranked_first) / jnp.maximum(count, 1.0),
       "count": count,
   }
-  new_state = state.replace(
-      step=state.step + 1, params=new_params, opt_state=new_opt_state
-  )
+  new_state = state.replace(step=state.step + 1, params=new_params, opt_state=new_opt_state)
   return new_state, metrics
 
 

@@ -105,6 +105,7 @@ def step_settings(config: Config) -> step_lib.StepSettings:
       negatives=config.negatives,
       # The seed's sampler (TF's) may return the positive itself; keep that for faithfulness.
       skip_positive_negatives=config.negatives == "unigram",
+      shared_negatives=config.shared_negatives,
   )
 
 
@@ -214,7 +215,8 @@ def train_and_evaluate(
       state, mesh, config.table_sharding)
   stream = data_lib.Prefetcher(
       data_lib.blocks(prep.source, config.epochs, config.batch_size, config.steps_per_call,
-                      position, noise if config.negatives_on_host else None, config.num_ns),
+                      position, noise if config.negatives_on_host else None,
+                      step_lib.negatives_shape(step_settings(config), config.batch_size)),
       transform=lambda b: (parallel.put_batches(b.batches, mesh), b),
   )
   log = _MetricLog(workdir)

@@ -1,0 +1,106 @@
+"""Nearest neighbours, analogies and similarities of trained word vectors."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from w2v_jax import evaluate
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Embeddings:
+  """Words (row i = words[i]) and their vectors, with unit vectors cached for cosine queries."""
+  words: tuple[str, ...]
+  vectors: np.ndarray
+  unit: np.ndarray = dataclasses.field(init=False, repr=False)
+  index: dict[str, int] = dataclasses.field(init=False, repr=False)
+
+  def __post_init__(self):
+    vectors = np.asarray(self.vectors)
+    if vectors.ndim != 2 or vectors.shape[0] != len(self.words):
+      raise ValueError(f"expected vectors of shape ({len(self.words)}, dim), got {vectors.shape}")
+    index: dict[str, int] = {}
+    for i, word in enumerate(self.words):
+      index.setdefault(word, i)
+    object.__setattr__(self, "words", tuple(self.words))
+    object.__setattr__(self, "vectors", vectors)
+    object.__setattr__(self, "unit", evaluate.normalize(vectors.astype(np.float32, copy=False)))
+    object.__setattr__(self, "index", index)
+
+  def __len__(self) -> int:
+    return len(self.words)
+
+  def __contains__(self, word: str) -> bool:
+    return word in self.index
+
+  def row(self, word: str) -> int:
+    """Row of `word`; KeyError naming it if it is not in the vocabulary."""
+    try:
+      return self.index[word]
+    except KeyError:
+      raise KeyError(f"word {word!r} is not in the vocabulary ({len(self.words)} words)") from None
+
+  def similarity(self, word1: str, word2: str) -> float:
+    """Cosine similarity of two words."""
+    return float(self.unit[self.row(word1)] @ self.unit[self.row(word2)])
+
+  def most_similar(
+      self, positive: str | Sequence[str], negative: str | Sequence[str] = (), topn: int = 10
+  ) -> list[tuple[str, float]]:
+    """Neighbours of the mean unit vector of +positive, -negative (3CosAdd); no query words."""
+    positive = [positive] if isinstance(positive, str) else list(positive)
+    negative = [negative] if isinstance(negative, str) else list(negative)
+    if not positive and not negative:
+      raise ValueError("most_similar needs at least one word")
+    if topn < 1:
+      raise ValueError(f"topn must be at least 1, got {topn}")
+    rows = [self.row(w) for w in positive + negative]
+    weights = np.array([1.0] * len(positive) + [-1.0] * len(negative), np.float32)
+    target_D = evaluate.normalize(weights @ self.unit[rows] / len(rows))
+    return self._nearest((self.unit @ target_D)[None, :], [rows], topn)[0]
+
+  def most_similar_batch(
+      self, words: Sequence[str], topn: int = 10
+  ) -> list[list[tuple[str, float]]]:
+    """`most_similar(w, topn=topn)` for each word, computed as matrix products."""
+    if topn < 1:
+      raise ValueError(f"topn must be at least 1, got {topn}")
+    rows = [self.row(w) for w in words]
+    results: list[list[tuple[str, float]]] = []
+    for chunk in evaluate.chunk_rows(len(rows), len(self.words)):
+      scores_QxV = self.unit[rows[chunk]] @ self.unit.T
+      results.extend(self._nearest(scores_QxV, [[r] for r in rows[chunk]], topn))
+    return results
+
+  def _nearest(
+      self, scores_QxV: np.ndarray, exclude: Sequence[Sequence[int]], topn: int
+  ) -> list[list[tuple[str, float]]]:
+    scores_QxV = np.array(scores_QxV, copy=True)
+    for q, rows in enumerate(exclude):
+      scores_QxV[q, rows] = -np.inf
+    if self.words and self.words[0] == "":
+      scores_QxV[:, 0] = -np.inf  # The padding row is not a word.
+    best_QxK = evaluate.top_k(scores_QxV, topn)
+    return [[(self.words[i], float(s[i])) for i in best if np.isfinite(s[i])]
+            for s, best in zip(scores_QxV, best_QxK)]
+
+
+def load_embeddings(path: str) -> Embeddings:
+  """Vectors from a run directory (vectors.bin, else vectors.txt) or a word2vec .bin/text file."""
+  from w2v_jax import export  # pylint: disable=import-outside-toplevel
+
+  if os.path.isdir(path):
+    for name in ("vectors.bin", "vectors.txt"):
+      if os.path.isfile(os.path.join(path, name)):
+        path = os.path.join(path, name)
+        break
+    else:
+      raise ValueError(f"{path}: run directory has no vectors.bin or vectors.txt")
+  elif not os.path.isfile(path):
+    raise ValueError(f"{path}: no such file or directory")
+  words, vectors = export.read_word2vec(path, binary=path.endswith(".bin"))
+  return Embeddings(tuple(words), vectors)
