@@ -52,6 +52,9 @@ flags.DEFINE_string("analogies", None, "questions-words.txt-style file (default:
 flags.DEFINE_string("wordsim", None, "wordsim353.tsv-style file (default: bundled).")
 flags.DEFINE_list("show_words", None, "Words whose neighbours are printed at the end.")
 flags.DEFINE_bool("progress", None, "Show a progress bar.")
+flags.DEFINE_bool("distributed", False,
+                  "Call jax.distributed.initialize() first (multi-host; settings from the "
+                  "environment, e.g. SLURM or JAX_COORDINATOR_ADDRESS).")
 
 # Flags whose values go into Config unchanged (same name).
 _CONFIG_FLAGS = [f.name for f in dataclasses.fields(config_lib.Config)
@@ -78,6 +81,10 @@ def main(argv: list[str]) -> int:
 
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if FLAGS.distributed:
+    import jax  # pylint: disable=import-outside-toplevel
+
+    jax.distributed.initialize()
   try:
     config = build_config()
   except ValueError as e:

@@ -20,6 +20,7 @@ TABLE_SHARDING = ("replicated", "rows")
 class Config:
   """Every setting of a run; `presets()` gives the two named starting points."""
 
+  preset: str = "word2vec"  # Which preset these settings started from (for logs and reports).
   corpus: tuple[str, ...] = (DEFAULT_CORPUS,)
   # Text and vocabulary.
   standardize: str = "unicode"
@@ -104,6 +105,7 @@ def presets() -> dict[str, Config]:
   return {
       "word2vec": Config(),
       "seed": Config(
+          preset="seed",
           standardize="seed",
           min_count=1,
           max_vocab=4096,

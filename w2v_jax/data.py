@@ -29,7 +29,8 @@ class PairSettings:
   dynamic_window: bool = True
   subsampling: str = "word2vec"  # "word2vec": drop tokens; "zipf": targets only (seed); "none".
   skip_id: int | None = None  # The seed's padding id.
-  piece_tokens: int = 1 << 20  # Tokens per shuffled piece; bounds the pipeline's memory.
+  # Tokens per shuffled piece: bounds the pipeline's memory (~100 bytes per token in flight).
+  piece_tokens: int = 1 << 18
 
 
 @dataclasses.dataclass(frozen=True)

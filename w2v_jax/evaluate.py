@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 
 # Scores matrices are built in row chunks of at most this many elements (64 MB of float32).
-_CHUNK_ELEMENTS = 1 << 24
+_CHUNK_ELEMENTS = 1 << 22  # 16 MB of float32 scores per chunk: bounds peak memory.
 # gensim's evaluate_word_analogies looks at this many neighbours for an answer that is not a
 # case variant of a query word; more would change which questions count as correct.
 _ANALOGY_CANDIDATES = 5

@@ -86,7 +86,8 @@ def create_train_state(
   """Initialises both tables with the Flax module and one optimizer state per table."""
   init_key, step_key = jax.random.split(key)
   module = model_lib.Word2Vec(vocab_size, dim, init)
-  variables = module.init(init_key, jnp.zeros(1, jnp.int32), jnp.zeros((1, 1), jnp.int32))
+  # Jitted, so the tables are materialised once, without eager temporaries.
+  variables = jax.jit(module.init)(init_key, jnp.zeros(1, jnp.int32), jnp.zeros((1, 1), jnp.int32))
   params = {name: variables["params"][name]["embedding"] for name in TABLES}
   opt_state = {name: tx.init(params[name]) for name in TABLES}
   return TrainState(jnp.zeros((), jnp.int32), params, opt_state, step_key, noise)

@@ -174,7 +174,8 @@ def train_and_evaluate(
   """
   config.validate()
   os.makedirs(workdir, exist_ok=True)
-  if not resume:  # A fresh run must not append to, or resume from, an older one's files.
+  ckpt_path = checkpoint_lib.latest(os.path.join(workdir, "checkpoints")) if resume else None
+  if ckpt_path is None:  # A fresh run must not append to, or resume from, an older one's files.
     for stale in ("metrics.jsonl", "summary.json"):
       if os.path.exists(os.path.join(workdir, stale)):
         os.unlink(os.path.join(workdir, stale))
@@ -201,7 +202,6 @@ def train_and_evaluate(
       jax.random.PRNGKey(config.seed), rows, config.embedding_dim, tx, noise, config.init)
   state = parallel.shard_state(state, mesh, config.table_sharding)
   position, words_done = data_lib.Position(), 0.0
-  ckpt_path = checkpoint_lib.latest(os.path.join(workdir, "checkpoints")) if resume else None
   if ckpt_path:
     restored = checkpoint_lib.restore(ckpt_path, _payload(state, position, 0.0))
     state = parallel.shard_state(restored["state"], mesh, config.table_sharding)

@@ -1,0 +1,211 @@
+"""experiments.sweeps: grid expansion, run names, flags, skip/resume decisions and the launcher."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from experiments import sweeps
+
+from conftest import ROOT
+
+
+def test_window_ns_dim_expands_in_declared_order():
+  points = sweeps.expand(sweeps.SWEEPS["window_ns_dim"])
+  assert len(points) == 27
+  assert points[0] == {"window_size": 2, "num_ns": 2, "embedding_dim": 50}
+  assert points[1] == {"window_size": 2, "num_ns": 2, "embedding_dim": 100}
+  assert points[3] == {"window_size": 2, "num_ns": 5, "embedding_dim": 50}
+  assert points[-1] == {"window_size": 10, "num_ns": 15, "embedding_dim": 200}
+  assert all(list(p) == ["window_size", "num_ns", "embedding_dim"] for p in points)
+  assert len({sweeps.run_name(p) for p in points}) == 27
+
+
+def test_registered_sweeps_are_valid_and_documented():
+  assert {"window_ns_dim", "preset_compare", "tiny"} <= set(sweeps.SWEEPS)
+  for name, sweep in sweeps.SWEEPS.items():
+    sweeps.validate(sweep)
+    assert sweep.doc.startswith("./launch.sh sweep " + name), name  # The exact command first.
+  assert [p["preset"] for p in sweeps.expand(sweeps.SWEEPS["preset_compare"])] == [
+      "word2vec", "seed"]
+  tiny = sweeps.SWEEPS["tiny"]
+  assert len(sweeps.expand(tiny)) == 4
+  assert tiny.base["epochs"] == 1 and tiny.base["min_count"] == 1
+  assert tiny.required == ("corpus",)
+
+
+def test_validate_rejects_bad_grids():
+  with pytest.raises(ValueError, match="no values"):
+    sweeps.validate(sweeps.Sweep("x", {"seed": []}))
+  with pytest.raises(ValueError, match="repeats"):
+    sweeps.validate(sweeps.Sweep("x", {"seed": [1, 1]}))
+  with pytest.raises(ValueError, match="both swept and a base flag"):
+    sweeps.validate(sweeps.Sweep("x", {"seed": [1]}, base={"seed": 0}))
+
+
+def test_run_name_is_stable_and_filesystem_safe():
+  point = {"window_size": 2, "num_ns": 5, "embedding_dim": 100}
+  assert sweeps.run_name(point) == "window_size=2,num_ns=5,embedding_dim=100"
+  assert sweeps.run_name(dict(point)) == sweeps.run_name(point)
+  assert sweeps.run_name({"learning_rate": 0.025, "subsample": 1e-05, "progress": False}) == (
+      "learning_rate=0.025,subsample=1e-05,progress=false")
+  assert sweeps.run_name({}) == "base"
+  odd = sweeps.run_name({"corpus": "data/a b.txt"})
+  assert "/" not in odd and " " not in odd
+  assert odd == sweeps.run_name({"corpus": "data/a b.txt"})
+  assert odd != sweeps.run_name({"corpus": "data_a_b.txt"})  # Sanitised alike, still distinct.
+  assert len(sweeps.run_name({"corpus": "x" * 1000})) < 255
+
+
+def test_to_flags():
+  assert sweeps.to_flags({"a": 1, "b": 0.5, "c": True, "d": False, "e": ["x", "y"], "f": None,
+                          "g": "s"}) == [
+      "--a=1", "--b=0.5", "--c", "--nod", "--e=x", "--e=y", "--g=s"]
+
+
+def test_train_args_extra_replaces_base_flags():
+  sweep = sweeps.Sweep("x", {"window_size": [1, 2]},
+                       base={"corpus": ["default.txt"], "progress": False, "epochs": 1})
+  args = sweeps.train_args(sweep, {"window_size": 2}, ["--corpus", "mine.txt", "--progress"])
+  assert args == ["--epochs=1", "--window_size=2", "--corpus", "mine.txt", "--progress"]
+  args = sweeps.train_args(sweep, {"window_size": 2}, ["--epochs=3"])
+  assert args == ["--corpus=default.txt", "--noprogress", "--window_size=2", "--epochs=3"]
+  with pytest.raises(ValueError, match="--window_size is swept"):
+    sweeps.train_args(sweep, {"window_size": 2}, ["--window_size=3"])
+
+
+def _write(path, obj):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(obj, f)
+
+
+def test_run_state(tmp_path):
+  root = str(tmp_path)
+  assert sweeps.run_state(os.path.join(root, "absent")) == "new"
+  _write(os.path.join(root, "done", "summary.json"), {"status": "done", "config": {}})
+  assert sweeps.run_state(os.path.join(root, "done")) == "done"
+  _write(os.path.join(root, "ckpt", "config.json"), {})
+  _write(os.path.join(root, "ckpt", "checkpoints", "latest"), "x")
+  assert sweeps.run_state(os.path.join(root, "ckpt")) == "resume"
+  _write(os.path.join(root, "early", "config.json"), {})  # Stopped before its first checkpoint.
+  assert sweeps.run_state(os.path.join(root, "early")) == "restart"
+  _write(os.path.join(root, "odd", "summary.json"), {"status": "failed"})
+  assert sweeps.run_state(os.path.join(root, "odd")) == "new"
+  with open(os.path.join(root, "torn.json"), "w") as f:
+    f.write('{"status": "do')
+  os.makedirs(os.path.join(root, "torn"))
+  os.replace(os.path.join(root, "torn.json"), os.path.join(root, "torn", "summary.json"))
+  assert sweeps.run_state(os.path.join(root, "torn")) == "new"
+
+
+def test_stale_flags(tmp_path):
+  run_dir = str(tmp_path / "r")
+  _write(os.path.join(run_dir, "summary.json"),
+         {"status": "done", "config": {"window_size": 2, "embedding_dim": 8}})
+  assert sweeps.stale_flags(run_dir, {"window_size": 2, "embedding_dim": 8}) == []
+  assert sweeps.stale_flags(run_dir, {"window_size": 1, "embedding_dim": 8}) == ["window_size"]
+
+
+def _cli(*args):
+  return subprocess.run([sys.executable, "-m", "experiments.sweeps", *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)
+
+
+def test_dry_run_skips_done_and_resumes_checkpointed(tmp_path):
+  sweep_dir = str(tmp_path / "sweep")
+  _write(os.path.join(sweep_dir, "window_size=1,embedding_dim=8", "summary.json"),
+         {"status": "done", "config": {"window_size": 1, "embedding_dim": 8}})
+  _write(os.path.join(sweep_dir, "window_size=1,embedding_dim=16", "config.json"), {})
+  _write(os.path.join(sweep_dir, "window_size=1,embedding_dim=16", "checkpoints", "latest"), "")
+  result = _cli("run", "tiny", "--sweep_dir", sweep_dir, "--dry_run", "--", "--corpus", "t.txt")
+  assert result.returncode == 0, result.stderr
+  lines = result.stdout.splitlines()
+  assert len(lines) == 4
+  assert lines[0] == "[1/4] skip window_size=1,embedding_dim=8 (done)"
+  assert lines[1].startswith("[2/4] resume: ")
+  assert lines[1].endswith(" --corpus t.txt --resume")
+  assert f"--out_dir={sweep_dir}/window_size=1,embedding_dim=16" in lines[1]
+  assert lines[2].startswith("[3/4] new: ")
+  assert "-m experiments.train" in lines[2]
+  for flag in ("--window_size=2", "--embedding_dim=8", "--epochs=1", "--min_count=1"):
+    assert flag in lines[2].split()
+  assert "--resume" not in lines[2]
+  assert sorted(os.listdir(sweep_dir)) == ["window_size=1,embedding_dim=16",
+                                           "window_size=1,embedding_dim=8"]  # Nothing written.
+
+
+def test_unknown_sweep_is_a_one_line_error():
+  result = _cli("run", "no_such_sweep")
+  assert result.returncode == 2
+  assert result.stderr.splitlines() == [
+      "error: unknown sweep 'no_such_sweep'; known: " + ", ".join(sweeps.SWEEPS)]
+
+
+def test_cli_usage_errors(tmp_path):
+  result = _cli("run", "tiny", "--sweep_dir", str(tmp_path), "--dry_run")
+  assert result.returncode == 2
+  assert result.stderr.strip() == "error: sweep 'tiny' needs --corpus; pass it after --"
+  result = _cli("run", "tiny", "--dry_run", "--", "--corpus=t", "--window_size=3")
+  assert result.returncode == 2
+  assert "--window_size is swept" in result.stderr
+  assert _cli("frobnicate").returncode == 2
+
+
+def test_list_shows_every_sweep():
+  result = _cli("list")
+  assert result.returncode == 0
+  for name in sweeps.SWEEPS:
+    assert f"\n{name}: " in "\n" + result.stdout
+
+
+FAKE_TRAIN = textwrap.dedent("""\
+    import json, os, sys
+    args = sys.argv[1:]
+    out_dir = [a.split("=", 1)[1] for a in args if a.startswith("--out_dir=")][0]
+    print("fake train", " ".join(args))
+    if "--window_size=2" in args and "--embedding_dim=16" in args:
+      print("boom", file=sys.stderr)
+      sys.exit(3)
+    config = {a[2:].split("=")[0]: int(a.split("=")[1]) for a in args
+              if a.startswith(("--window_size=", "--embedding_dim="))}
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+      json.dump({"status": "done", "config": config, "final_loss": 1.0}, f)
+    """)
+
+
+def test_launcher_runs_skips_and_names_failures(tmp_path, capsys):
+  fake = tmp_path / "fake_train.py"
+  fake.write_text(FAKE_TRAIN)
+  sweep_dir = str(tmp_path / "sweep")
+  launcher = sweeps.Launcher("tiny", sweeps.SWEEPS["tiny"], sweep_dir, ["--corpus=t.txt"],
+                             parallel=2, program=[sys.executable, str(fake)])
+  assert launcher.run() == 1
+  out, err = capsys.readouterr()
+  assert "1 of 4 runs failed: window_size=2,embedding_dim=16" in err
+  assert re.search(r"^\[\d/4\] failed window_size=2,embedding_dim=16 in \d+ s \(exit 3: boom; "
+                   r"see .*train.log\)$", out, re.M)
+  assert sum(line.startswith("[") and " done " in line for line in out.splitlines()) == 3
+  assert re.search(r"^\[\d/4\] done window_size=1,embedding_dim=8 in \d+ s \(loss 1\)$", out, re.M)
+  failed_log = os.path.join(sweep_dir, "window_size=2,embedding_dim=16", "train.log")
+  with open(failed_log) as f:
+    log = f.read()
+  assert log.startswith("# ") and "boom" in log and "fake train" in log
+  with open(os.path.join(sweep_dir, "sweep.json")) as f:
+    manifest = json.load(f)
+  assert manifest["name"] == "tiny"
+  assert manifest["points"] == sweeps.expand(sweeps.SWEEPS["tiny"])
+  assert [r["status"] for r in manifest["runs"]] == ["done", "done", "done", "failed"]
+  assert manifest["runs"][3]["returncode"] == 3
+  assert manifest["runs"][0]["run_dir"] == os.path.join(sweep_dir, "window_size=1,embedding_dim=8")
+
+  again = sweeps.Launcher("tiny", sweeps.SWEEPS["tiny"], sweep_dir, ["--corpus=t.txt"],
+                          parallel=2, program=[sys.executable, str(fake)])
+  assert again.run() == 1
+  out, _ = capsys.readouterr()
+  assert out.count(" skip ") == 3
+  assert out.count("start ") == 1
