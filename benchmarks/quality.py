@@ -34,13 +34,15 @@ def main() -> None:
   if not os.path.exists(args.corpus):
     sys.exit(f"error: --corpus {args.corpus}: no such file")
 
-  settings = common.Settings(corpus=args.corpus, epochs=args.epochs)
   runs: dict[str, list[dict]] = {"w2v_jax": [], "gensim": [], "w2v_jax[seed]": []}
   for r in range(args.repeats):
+    # Repeat r uses seed r + 1 for both systems: the medians are over independent runs.
+    settings = common.Settings(corpus=args.corpus, epochs=args.epochs, seed=r + 1)
     order = ["w2v_jax", "gensim"] if r % 2 == 0 else ["gensim", "w2v_jax"]
     for system in order:
       print(f"[{r + 1}/{args.repeats}] training {system} ...", file=sys.stderr, flush=True)
       runs[system].append(common.run_worker(system, settings))
+  settings = common.Settings(corpus=args.corpus, epochs=args.epochs)
   if not args.no_seed:
     print("training w2v_jax seed preset ...", file=sys.stderr, flush=True)
     runs["w2v_jax[seed]"].append(
@@ -50,14 +52,21 @@ def main() -> None:
     vals = [x[key] for x in runs[system] if x.get(key) is not None]
     return statistics.median(vals) if vals else None
 
+  for xs in runs.values():  # Comparable across vocabularies: out-of-vocabulary counts as wrong.
+    for x in xs:
+      x["analogy_all"] = x["analogy_correct"] / (x["analogy_total"] + x["analogy_oov"])
   cols = [("analogy_accuracy", "analogy acc", "{:.4f}"),
+          ("analogy_total", "questions", "{:,.0f}"),
+          ("analogy_all", "acc, OOV wrong", "{:.4f}"),
           ("wordsim_spearman", "WS353 rho", "{:.3f}"),
           ("train_seconds", "train s", "{:.1f}")]
   first = runs["w2v_jax"][0]
-  print(f"\ncorpus {args.corpus}: {first['raw_words']:,} words; analogies restricted to 30,000 "
-        f"words ({first['analogy_total']:,} questions in vocabulary, {first['analogy_oov']:,} "
-        f"OOV); medians of {args.repeats} run(s)")
-  header = ["system"] + [c[1] for c in cols] + [f"{c[1]} / gensim" for c in cols]
+  print(f"\ncorpus {args.corpus}: {first['raw_words']:,} words; analogy accuracy over the "
+        f"questions whose words are all among each system's 30,000 most frequent (their count "
+        f"in 'questions'); 'acc, OOV wrong' over all {first['analogy_total'] + first['analogy_oov']:,.0f}; "
+        f"medians of {args.repeats} run(s) with seeds 1..{args.repeats}")
+  ratio_cols = [c for c in cols if c[0] != "analogy_total"]
+  header = ["system"] + [c[1] for c in cols] + [f"{c[1]} / gensim" for c in ratio_cols]
   print("| " + " | ".join(header) + " |")
   print("|---" * len(header) + "|")
   for system, label in (("w2v_jax", "w2v_jax (word2vec preset)"), ("gensim", "gensim 4.4"),
@@ -66,7 +75,8 @@ def main() -> None:
       continue
     vals = [med(system, k) for k, _, _ in cols]
     cells = [fmt.format(v) if v is not None else "-" for v, (_, _, fmt) in zip(vals, cols)]
-    ratios = [common.ratio(v, med("gensim", k)) for v, (k, _, _) in zip(vals, cols)]
+    ratios = [common.ratio(v, med("gensim", k)) for v, (k, _, _) in zip(vals, cols)
+              if k != "analogy_total"]
     print(f"| {label} | " + " | ".join(cells + ratios) + " |")
   common.write_json(args.json, {"settings": dataclasses.asdict(settings), "runs": runs,
                                 "command": " ".join(sys.argv)})

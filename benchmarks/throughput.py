@@ -89,11 +89,11 @@ def main() -> None:
   if not os.path.exists(args.corpus):
     sys.exit(f"error: --corpus {args.corpus}: no such file")
 
-  settings = common.Settings(corpus=args.corpus, epochs=args.epochs)
   extra = {k: v for k, v in (("batch_size", args.batch_size),
                              ("steps_per_call", args.steps_per_call)) if v is not None}
   runs = []
   for r in range(args.repeats):
+    settings = common.Settings(corpus=args.corpus, epochs=args.epochs, seed=r + 1)
     order = ["w2v_jax", "gensim"] if r % 2 == 0 else ["gensim", "w2v_jax"]
     for system in order:
       if system == "gensim" and args.no_gensim:

@@ -73,6 +73,16 @@ WordSim Spearman in 11 s; seed 0.063 and 0.48 in 28 s (few WordSim pairs are in 
         base=dict(_QUIET),
         grid={"preset": ["word2vec", "seed"]},
     ),
+    "batch_shared": Sweep(
+        doc="""\
+./launch.sh sweep batch_shared --parallel 1
+8 runs (batch 256/1024/4096/16384 x shared negatives off/64), word2vec preset, 5 epochs on the
+1M-word small corpus: 10-40 s per run on 2 CPU cores, about 4 minutes in all.
+Shows how the batch size and BlazingText-style shared negatives trade speed (words/s) against
+quality (analogy accuracy, WordSim-353): the measurement behind the default batch of 1024.""",
+        base={"corpus": ["../shared/data/small-corpus.txt.gz"], **_QUIET},
+        grid={"batch_size": [256, 1024, 4096, 16384], "shared_negatives": [0, 64]},
+    ),
     "tiny": Sweep(
         doc="""\
 ./launch.sh sweep tiny --sweep_dir /tmp/tiny --corpus TINY.txt
