@@ -40,7 +40,9 @@ def step_time_worker(vocab_sizes: list[int], batch_size: int, steps: int, rounds
   base_counts = np.sort(rng.zipf(1.3, used))[::-1]
   batches = {"targets": jnp.asarray(rng.integers(0, used, (steps, batch_size)), jnp.int32),
              "contexts": jnp.asarray(rng.integers(0, used, (steps, batch_size)), jnp.int32),
-             "mask": jnp.ones((steps, batch_size), jnp.float32)}
+             "mask": jnp.ones((steps, batch_size), jnp.float32),
+             # As in training: the input pipeline draws the negatives.
+             "negatives": jnp.asarray(rng.integers(0, used, (steps, batch_size, 5)), jnp.int32)}
   runners = {}
   for v in vocab_sizes:
     counts = np.zeros(v, np.int64)

@@ -15,14 +15,17 @@ def test_save_restore_round_trip_and_pruning(tmp_path):
   payload = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "position": {"piece": 3}}
   for step in (10, 20, 30):
     checkpoint.save(str(tmp_path), step, payload, keep=2)
-  assert sorted(os.listdir(tmp_path)) == ["ckpt-0000000020.msgpack", "ckpt-0000000030.msgpack",
-                                          "latest"]
+  assert sorted(os.listdir(tmp_path)) == ["ckpt-0000000020.npz", "ckpt-0000000030.npz", "latest"]
   path = checkpoint.latest(str(tmp_path))
-  assert path.endswith("ckpt-0000000030.msgpack")
+  assert path.endswith("ckpt-0000000030.npz")
   restored = checkpoint.restore(path, {"a": np.zeros((2, 3), np.float32), "position": {"piece": 0}})
   np.testing.assert_array_equal(restored["a"], payload["a"])
   assert restored["position"]["piece"] == 3
   assert checkpoint.latest(str(tmp_path / "nothing")) is None
+  with pytest.raises(ValueError, match="shape"):
+    checkpoint.restore(path, {"a": np.zeros((3, 3), np.float32), "position": {"piece": 0}})
+  with pytest.raises(ValueError, match="does not match"):
+    checkpoint.restore(path, {"b": np.zeros((2, 3), np.float32), "position": {"piece": 0}})
 
 
 @pytest.mark.slow

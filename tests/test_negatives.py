@@ -43,3 +43,15 @@ def test_log_uniform_unique_rows_have_no_repeats():
   draws = np.asarray(negatives.sample_log_uniform(jax.random.PRNGKey(3), 8, (2000, 4)))
   assert draws.min() >= 0 and draws.max() < 8
   assert all(len(set(row)) == 4 for row in draws.tolist())
+
+
+def test_host_sampler_matches_the_table_distribution():
+  counts = np.array([400, 90, 10, 1, 0, 30])
+  table = negatives.build_alias_table(negatives.unigram_probs(counts))
+  n = 300_000
+  draws = negatives.sample_alias_np(np.random.default_rng(0), table, (n // 3, 3))
+  assert draws.shape == (n // 3, 3) and draws.dtype == np.int32
+  freq = np.bincount(draws.ravel(), minlength=len(counts)) / n
+  probs = negatives.unigram_probs(counts)
+  assert np.all(np.abs(freq - probs) <= 5 * np.sqrt(probs * (1 - probs) / n) + 1e-5)
+  assert freq[4] == 0.0

@@ -57,6 +57,23 @@ def test_run_recovers_planted_topics_and_writes_outputs(planted_file, tmp_path, 
   assert losses[-1] < losses[0]
 
 
+def test_evaluation_every_epoch_reaches_logs_and_summary(planted_file, tmp_path, monkeypatch):
+  calls = []
+
+  def fake_eval(config, words, vectors):  # The real evaluator is tested on its own.
+    calls.append(vectors.copy())
+    return {"eval/analogy_accuracy": float(len(calls)), "eval/wordsim_spearman": 0.5}
+
+  monkeypatch.setattr(train, "evaluate_vectors", fake_eval)
+  summary = train.train_and_evaluate(tiny_config(planted_file, eval_every_epoch=True),
+                                     str(tmp_path / "run"))
+  assert [round(h["epoch"]) for h in summary["eval_history"]] == [1, 2, 3]
+  assert [h["eval/analogy_accuracy"] for h in summary["eval_history"]] == [1.0, 2.0, 3.0]
+  assert not np.array_equal(calls[0], calls[-1])  # Evaluated on the vectors of that epoch.
+  logged = [json.loads(l) for l in open(tmp_path / "run" / "metrics.jsonl")]
+  assert sum("eval/analogy_accuracy" in l for l in logged) == 3
+
+
 def test_same_seed_same_vectors(planted_file, tmp_path):
   config = tiny_config(planted_file, epochs=1)
   a = train.train_and_evaluate(config, str(tmp_path / "a"))

@@ -1,25 +1,36 @@
-"""Atomic checkpoints of the train state plus the data position, with a pointer to the latest."""
+"""Atomic checkpoints of the train state plus the data position, with a pointer to the latest.
+
+A checkpoint is one uncompressed `.npz` (NumPy's zip of `.npy` files, one per pytree leaf keyed by
+its path), so other tools can read it and saving streams array by array instead of building the
+whole file in memory first.
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from flax import serialization
+import jax
+import numpy as np
 
 from w2v_jax import io_utils
 
 LATEST = "latest"
 
 
-def save(directory: str, step: int, payload: dict[str, Any], keep: int = 2) -> str:
-  """Writes `ckpt-<step>.msgpack`, then points `latest` at it; keeps the newest `keep` files."""
+def _flat(tree: Any) -> dict[str, Any]:
+  leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+  return {jax.tree_util.keystr(path): leaf for path, leaf in leaves}
+
+
+def save(directory: str, step: int, payload: Any, keep: int = 2) -> str:
+  """Writes `ckpt-<step>.npz`, then points `latest` at it; keeps the newest `keep` files."""
   os.makedirs(directory, exist_ok=True)
-  name = f"ckpt-{step:010d}.msgpack"
+  name = f"ckpt-{step:010d}.npz"
   with io_utils.atomic_open(os.path.join(directory, name), "wb") as f:
-    f.write(serialization.msgpack_serialize(serialization.to_state_dict(payload)))
+    np.savez(f, **{k: np.asarray(jax.device_get(v)) for k, v in _flat(payload).items()})
   io_utils.atomic_write_text(os.path.join(directory, LATEST), name + "\n")
-  old = sorted(n for n in os.listdir(directory) if n.startswith("ckpt-") and n.endswith(".msgpack"))
+  old = sorted(n for n in os.listdir(directory) if n.startswith("ckpt-") and n.endswith(".npz"))
   for stale in old[:-keep]:
     os.unlink(os.path.join(directory, stale))
   return os.path.join(directory, name)
@@ -35,8 +46,18 @@ def latest(directory: str) -> str | None:
   return path if os.path.exists(path) else None
 
 
-def restore(path: str, template: dict[str, Any]) -> dict[str, Any]:
-  """Loads a checkpoint into the structure of `template` (shapes and dtypes come from the file)."""
-  with open(path, "rb") as f:
-    state_dict = serialization.msgpack_restore(f.read())
-  return serialization.from_state_dict(template, state_dict)
+def restore(path: str, template: Any) -> Any:
+  """Loads a checkpoint into the structure of `template`; a mismatch raises ValueError."""
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+  with np.load(path) as saved:
+    keys = [jax.tree_util.keystr(p) for p, _ in leaves]
+    missing = [k for k in keys if k not in saved.files]
+    if missing or len(keys) != len(saved.files):
+      raise ValueError(f"{path}: does not match this run's state (missing {missing[:3]})")
+    values = []
+    for key, (_, like) in zip(keys, leaves):
+      value = saved[key]
+      if np.shape(like) != value.shape:
+        raise ValueError(f"{path}: {key} has shape {value.shape}, this run needs {np.shape(like)}")
+      values.append(value)
+  return jax.tree_util.tree_unflatten(treedef, values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import hashlib
 import json
@@ -13,7 +14,6 @@ import numpy as np
 from w2v_jax import io_utils, text
 from w2v_jax import vocab as vocab_lib
 
-_FLUSH_TOKENS = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -47,7 +47,8 @@ def encode(
   index = vocab.index
   unk = vocab.unk_id
   pad = [vocab.pad_id] * (sequence_length or 0)
-  chunks, buf, lengths, raw = [], [], [], 0
+  # array.array holds 4 (8) bytes per id (length), a list ~36: this keeps big corpora small.
+  ids_buf, lengths, raw = array.array("i"), array.array("q", [0]), 0
   for tokens in sentences:
     raw += len(tokens)
     if unk is None:
@@ -56,17 +57,11 @@ def encode(
       ids = [index.get(t, unk) for t in tokens]
     if sequence_length is not None:
       ids = (ids + pad)[:sequence_length]
-    if not ids:
-      continue
-    buf += ids
-    lengths.append(len(ids))
-    if len(buf) >= _FLUSH_TOKENS:
-      chunks.append(np.asarray(buf, np.int32))
-      buf = []
-  chunks.append(np.asarray(buf, np.int32))
-  offsets = np.zeros(len(lengths) + 1, np.int64)
-  np.cumsum(lengths, out=offsets[1:])
-  return Corpus(np.concatenate(chunks), offsets, raw)
+    if ids:
+      ids_buf.extend(ids)
+      lengths.append(len(ids))
+  offsets = np.cumsum(np.frombuffer(lengths, np.int64))
+  return Corpus(np.frombuffer(ids_buf, np.int32), offsets, raw)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,7 +30,7 @@ class PairSettings:
   subsampling: str = "word2vec"  # "word2vec": drop tokens; "zipf": targets only (seed); "none".
   skip_id: int | None = None  # The seed's padding id.
   # Tokens per shuffled piece: bounds the pipeline's memory (~100 bytes per token in flight).
-  piece_tokens: int = 1 << 18
+  piece_tokens: int = 1 << 16
 
 
 @dataclasses.dataclass(frozen=True)

@@ -254,6 +254,7 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
   pending = None
   last = {"loss": math.nan, "accuracy": math.nan}
   eval_results: dict[str, float] = {}
+  eval_history: list[dict[str, float]] = []
   words_start, pairs = words_done, 0.0
   t0 = t_log = time.perf_counter()
   words_log = words_done
@@ -299,7 +300,8 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
       if config.eval_every_epoch and words_done / raw_words >= next_eval_epoch - 1e-9:
         eval_results = evaluate_vectors(config, list(prep.vocab.words),
                                         _vectors(state, prep.vocab))
-        log.write(step, {"epoch": words_done / raw_words, **eval_results})
+        eval_history.append({"step": step, "epoch": words_done / raw_words, **eval_results})
+        log.write(step, eval_history[-1])
         next_eval_epoch += 1
   finally:
     stream.close()
@@ -314,6 +316,7 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
   checkpoint_lib.save(ckpt_dir, step, _payload(state, position, words_done))
 
   words, vectors = list(prep.vocab.words), _vectors(state, prep.vocab)
+  del state  # Frees the device tables before export and evaluation (lower peak memory).
   _write_vectors(workdir, words, vectors)
   if not eval_results:
     eval_results = evaluate_vectors(config, words, vectors)
@@ -340,6 +343,7 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
       "pairs_per_sec": pairs / max(train_seconds, 1e-9),
       "input_wait_fraction": stream.wait_seconds / max(train_seconds, 1e-9),
       "neighbours": {w: [n for n, _ in ns] for w, ns in neighbours.items()},
+      "eval_history": eval_history,
       **eval_results,
   }
 
