@@ -63,7 +63,8 @@ def main() -> None:
   first = runs["w2v_jax"][0]
   print(f"\ncorpus {args.corpus}: {first['raw_words']:,} words; analogy accuracy over the "
         f"questions whose words are all among each system's 30,000 most frequent (their count "
-        f"in 'questions'); 'acc, OOV wrong' over all {first['analogy_total'] + first['analogy_oov']:,.0f}; "
+        f"in 'questions'); 'acc, OOV wrong' over all "
+        f"{first['analogy_total'] + first['analogy_oov']:,.0f}; "
         f"medians of {args.repeats} run(s) with seeds 1..{args.repeats}")
   ratio_cols = [c for c in cols if c[0] != "analogy_total"]
   header = ["system"] + [c[1] for c in cols] + [f"{c[1]} / gensim" for c in ratio_cols]

@@ -20,11 +20,12 @@ import math
 import os
 import re
 import sys
-import tempfile
-from collections.abc import Iterator, Sequence
-from typing import IO, Any
+from collections.abc import Sequence
+from typing import Any
 
 from absl import app, flags
+
+from w2v_jax import io_utils  # Imports no JAX (w2v_jax loads it lazily).
 
 _RUN_FILES = ("config.json", "status.json", "summary.json")
 _LEAD_RESULTS = ("final_loss", "final_accuracy")
@@ -225,37 +226,20 @@ def to_markdown(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
   return "\n".join([line(columns), rule, *(line(row) for row in cells)]) + "\n"
 
 
-@contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
-  """A temp file in the target's directory that replaces `path` only on success."""
-  # Not w2v_jax.io_utils: importing w2v_jax pulls in JAX, and comparing runs should not need it.
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
-  try:
-    with os.fdopen(fd, mode, **kwargs) as f:
-      yield f
-    os.replace(tmp, path)
-  except BaseException:
-    with contextlib.suppress(FileNotFoundError):
-      os.unlink(tmp)
-    raise
-
-
 def write_tables(runs: Sequence[Run], metric: str, ascending: bool, out_dir: str) -> list[str]:
   """compare.csv (every result) and compare.md (the headline ones) in `out_dir`."""
   paths = []
   for name, text in (("compare.csv", to_csv(*table(runs, metric, ascending, wide=True))),
                      ("compare.md", to_markdown(*table(runs, metric, ascending)))):
     path = os.path.join(out_dir, name)
-    with atomic_open(path, "w", encoding="utf-8", newline="") as f:
+    with io_utils.atomic_open(path, "w", encoding="utf-8", newline="") as f:
       f.write(text)
     paths.append(path)
   return paths
 
 
 def _save(fig: Any, path: str) -> str:
-  with atomic_open(path, "wb") as f:
+  with io_utils.atomic_open(path, "wb") as f:
     fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
   return path
 

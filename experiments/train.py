@@ -21,7 +21,8 @@ from w2v_jax import config as config_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "word2vec", list(config_lib.presets()), "Starting point for all flags.")
-flags.DEFINE_multi_string("corpus", None, "Text files or directories (.gz/.bz2 ok); default: bundled KJV.")
+flags.DEFINE_multi_string("corpus", None,
+                          "Text files or directories (.gz/.bz2 ok); default: bundled KJV.")
 flags.DEFINE_string("out_dir", "runs/default", "Run directory: vectors, logs, checkpoints.")
 flags.DEFINE_bool("resume", False, "Continue from the run directory's last checkpoint.")
 flags.DEFINE_integer("window_size", None, "Maximum context distance.")
@@ -96,8 +97,11 @@ def main(argv: list[str]) -> int:
 
   def request_stop(signum, frame):
     del frame
+    if stop["signal"] is not None:  # A second signal: stop now, without a checkpoint.
+      raise KeyboardInterrupt
     stop["signal"] = signum
-    logging.warning("signal %d: writing a checkpoint, then exiting", signum)
+    logging.warning("signal %d: writing a checkpoint at the next step, then exiting "
+                    "(again to stop at once)", signum)
 
   signal.signal(signal.SIGINT, request_stop)
   signal.signal(signal.SIGTERM, request_stop)
@@ -107,6 +111,10 @@ def main(argv: list[str]) -> int:
   except train.Interrupted as e:
     print(f"interrupted: {e}", file=sys.stderr)
     return 128 + stop["signal"]
+  except KeyboardInterrupt:
+    train.write_status(FLAGS.out_dir, "interrupted")
+    print("interrupted: stopped without a checkpoint", file=sys.stderr)
+    return 128 + (stop["signal"] or signal.SIGINT)
   except (text.CorpusError, ValueError, train.TrainingDiverged) as e:
     train.write_status(FLAGS.out_dir, "failed", error=str(e))
     return _fail(str(e))

@@ -14,6 +14,17 @@ if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
 
+# Unit vectors with king - man + woman == queen exactly (and queen - woman + man == king);
+# man's neighbours are apple (0.8), then woman (0.64).
+TINY_VECTORS = {
+    "man": (0.6, 0.0, -0.8),
+    "woman": (0.0, 0.6, -0.8),
+    "king": (0.6, 0.0, 0.8),
+    "queen": (0.0, 0.6, 0.8),
+    "apple": (0.0, 0.0, -1.0),
+}
+
+
 def planted_corpus(num_topics: int = 4, words_per_topic: int = 6, sentences: int = 1500,
                    length: int = 8, seed: int = 0) -> list[str]:
   """Sentences that each draw all their words from one topic: t<k>w<i>."""

@@ -5,16 +5,10 @@ import math
 import numpy as np
 import pytest
 
+from conftest import TINY_VECTORS
 from w2v_jax import evaluate
 
-# Unit vectors with king - man + woman == queen exactly (and queen - woman + man == king).
-TINY = {
-    "man": (0.6, 0.0, -0.8),
-    "woman": (0.0, 0.6, -0.8),
-    "king": (0.6, 0.0, 0.8),
-    "queen": (0.0, 0.6, 0.8),
-    "apple": (0.0, 0.0, -1.0),
-}
+TINY = TINY_VECTORS
 
 
 def tiny():

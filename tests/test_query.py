@@ -1,24 +1,16 @@
 """Embeddings queries against hand-derived answers, the loader, and the query CLI."""
 
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from conftest import ROOT, TINY_VECTORS
 from w2v_jax import query
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Unit vectors: king - man + woman == queen exactly; man's neighbours are apple (0.8), woman (0.64).
-TINY = {
-    "man": (0.6, 0.0, -0.8),
-    "woman": (0.0, 0.6, -0.8),
-    "king": (0.6, 0.0, 0.8),
-    "queen": (0.0, 0.6, 0.8),
-    "apple": (0.0, 0.0, -1.0),
-}
+TINY = TINY_VECTORS
 
 
 def tiny() -> query.Embeddings:

@@ -1,7 +1,6 @@
 """End-to-end: a run on a corpus with planted topics recovers them; bad input fails cleanly."""
 
 import dataclasses
-import gzip
 import json
 import os
 import subprocess
@@ -13,7 +12,7 @@ import pytest
 from w2v_jax import config as config_lib
 from w2v_jax import export, train
 
-from conftest import ROOT, planted_corpus
+from conftest import ROOT
 
 
 def tiny_config(corpus: str, **overrides) -> config_lib.Config:

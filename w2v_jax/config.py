@@ -1,4 +1,4 @@
-"""Typed run configuration and the two presets: word2vec's recipe (default) and the seed notebook."""
+"""Typed run configuration and two presets: word2vec's recipe (default) and the seed notebook."""
 
 from __future__ import annotations
 

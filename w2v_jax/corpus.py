@@ -7,7 +7,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -122,5 +122,6 @@ def load_or_build(spec: CorpusSpec, cache_dir: str | None) -> tuple[vocab_lib.Vo
   io_utils.atomic_save_npy(paths["ids.npy"], corpus.ids)
   io_utils.atomic_save_npy(paths["offsets.npy"], corpus.offsets)
   # Written last: its presence marks a complete cache entry.
-  io_utils.atomic_write_json(paths["json"], {"raw_words": corpus.raw_words, **dataclasses.asdict(spec)})
+  io_utils.atomic_write_json(paths["json"],
+                             {"raw_words": corpus.raw_words, **dataclasses.asdict(spec)})
   return vocab, corpus

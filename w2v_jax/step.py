@@ -2,7 +2,8 @@
 
 Only the embedding rows in a batch are gathered, updated by the Optax transform and scattered
 back, so a step costs the same at vocabulary 10k or 1M. For transforms with per-parameter state
-(Adam's moments, Adagrad's accumulators) that state is gathered and scattered per row too: lazy Adam.
+(Adam's moments, Adagrad's accumulators) that state is gathered and scattered per row too (lazy
+Adam).
 
 Typical use (see README):
   tx = make_optimizer("sgd", 0.025, total_steps)
@@ -55,6 +56,15 @@ class StepSettings:
   shared_negatives: int = 0
 
 
+def make_schedule(
+    learning_rate: float, total_steps: int, min_ratio: float = 1e-4, linear_decay: bool = True
+) -> optax.Schedule:
+  """word2vec's linear decay from lr to min_ratio * lr over the run, or a constant."""
+  if not linear_decay:
+    return optax.constant_schedule(learning_rate)
+  return optax.linear_schedule(learning_rate, learning_rate * min_ratio, max(total_steps, 1))
+
+
 def make_optimizer(
     name: str,
     learning_rate: float,
@@ -63,9 +73,7 @@ def make_optimizer(
     linear_decay: bool = True,
 ) -> optax.GradientTransformation:
   """SGD (word2vec: linear decay to min_ratio * lr), Adam (the seed's) or Adagrad."""
-  lr: optax.Schedule | float = learning_rate
-  if linear_decay:
-    lr = optax.linear_schedule(learning_rate, learning_rate * min_ratio, max(total_steps, 1))
+  lr = make_schedule(learning_rate, total_steps, min_ratio, linear_decay)
   if name == "sgd":
     return optax.sgd(lr)
   if name == "adam":

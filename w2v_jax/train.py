@@ -190,8 +190,9 @@ def train_and_evaluate(
   logging.info("vocabulary %d words, %d tokens (%d raw), %d steps", len(vocab), len(corpus.ids),
                corpus.raw_words, prep.total_steps)
 
-  tx = step_lib.make_optimizer(config.optimizer, config.learning_rate, prep.total_steps,
-                               config.min_learning_rate_ratio, config.linear_decay)
+  schedule_args = (config.learning_rate, prep.total_steps, config.min_learning_rate_ratio,
+                   config.linear_decay)
+  tx = step_lib.make_optimizer(config.optimizer, *schedule_args)
   mesh = parallel.make_mesh()
   if config.batch_size % mesh.size:
     raise ValueError(f"--batch_size={config.batch_size}: must be a multiple of the "
@@ -221,20 +222,12 @@ def train_and_evaluate(
   )
   log = _MetricLog(workdir)
   summary = _run_loop(config, workdir, state, train_fn, stream, log, prep,
-                      _learning_rate_fn(config, prep.total_steps), position, words_done,
+                      step_lib.make_schedule(*schedule_args), position, words_done,
                       should_stop)
   summary["setup_seconds"] = setup_seconds
   io_utils.atomic_write_json(os.path.join(workdir, "summary.json"), summary)
   write_status(workdir, "done")
   return summary
-
-
-def _learning_rate_fn(config: Config, total_steps: int) -> Callable[[int], float]:
-  if not config.linear_decay:
-    return lambda step: config.learning_rate
-  end = config.learning_rate * config.min_learning_rate_ratio
-  return lambda step: config.learning_rate + (end - config.learning_rate) * min(
-      step / max(total_steps, 1), 1.0)
 
 
 def _payload(state, position: data_lib.Position, words: float) -> dict[str, Any]:
@@ -281,7 +274,7 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
         drain(pending)
         pending = None
         now = time.perf_counter()
-        last = _log_values(sums, schedule_lr(step), words_done, raw_words,
+        last = _log_values(sums, float(schedule_lr(step)), words_done, raw_words,
                            (words_done - words_log) / max(now - t_log, 1e-9))
         if not math.isfinite(last["loss"]) and sums[2] > 0:
           write_status(workdir, "diverged", step=step)
@@ -309,7 +302,7 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
   if pending is not None:
     drain(pending)
   if sums[2] > 0:
-    last = _log_values(sums, schedule_lr(step), words_done, raw_words, 0.0)
+    last = _log_values(sums, float(schedule_lr(step)), words_done, raw_words, 0.0)
     log.write(step, last)
   jax.block_until_ready(state)
   train_seconds = time.perf_counter() - t0
