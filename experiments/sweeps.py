@@ -59,7 +59,8 @@ Shows what context width, negatives and vector size buy on analogies and WordSim
 they cost in words/s. Measured: analogy accuracy 0.015 (window 2, 2 negatives) to 0.041 (window
 10, 15 negatives), WordSim Spearman 0.13 to 0.37, both rising with window and negatives;
 dim barely matters at 1M words (`./launch.sh compare runs/sweeps/window_ns_dim --plots`).""",
-        base={"corpus": ["../shared/data/small-corpus.txt.gz"], **_QUIET},
+        base={"corpus": ["../shared/data/small-corpus.txt.gz"], "eval_every_epoch": True,
+              **_QUIET},
         grid={"window_size": [2, 5, 10], "num_ns": [2, 5, 15], "embedding_dim": [50, 100, 200]},
     ),
     "preset_compare": Sweep(

@@ -115,7 +115,9 @@ def main(argv: list[str]) -> int:
     train.write_status(FLAGS.out_dir, "interrupted")
     print("interrupted: stopped without a checkpoint", file=sys.stderr)
     return 128 + (stop["signal"] or signal.SIGINT)
-  except (text.CorpusError, ValueError, train.TrainingDiverged) as e:
+  except train.TrainingDiverged as e:  # status.json already says "diverged".
+    return _fail(str(e))
+  except (text.CorpusError, ValueError) as e:
     train.write_status(FLAGS.out_dir, "failed", error=str(e))
     return _fail(str(e))
   _print_summary(summary)

@@ -73,3 +73,12 @@ def test_tensorboard_projector_files(tmp_path):
   meta_path = os.path.join(tmp_path, config.split('metadata_path: "')[1].split('"')[0])
   np.testing.assert_allclose(np.loadtxt(tensor_path, delimiter="\t"), vec[1:], rtol=1e-6)
   assert open(meta_path, encoding="utf-8").read().split("\n")[:3] == ["[UNK]", "über", "b"]
+
+
+def test_outputs_are_readable_by_others_as_umask_allows(tmp_path):
+  old = os.umask(0o022)
+  try:
+    export.write_word2vec(str(tmp_path / "v.txt"), ["a"], np.zeros((1, 2)), binary=False)
+  finally:
+    os.umask(old)
+  assert (os.stat(tmp_path / "v.txt").st_mode & 0o777) == 0o644

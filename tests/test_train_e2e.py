@@ -116,3 +116,12 @@ def test_bad_input_is_one_line_and_nonzero(bad_inputs, tmp_path, case, args, mes
   assert "Traceback" not in result.stderr
   errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
   assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
+
+
+def test_divergence_stops_the_run_with_a_clear_error(planted_file, tmp_path):
+  workdir = tmp_path / "run"
+  with pytest.raises(train.TrainingDiverged, match="lower --learning_rate"):
+    train.train_and_evaluate(tiny_config(planted_file, learning_rate=1e30, log_every=4),
+                             str(workdir))
+  assert json.load(open(workdir / "status.json"))["status"] == "diverged"
+  assert not (workdir / "vectors.bin").exists()
