@@ -19,7 +19,6 @@ from w2v_jax import corpus as corpus_lib
 from w2v_jax import negatives as negatives_lib
 from w2v_jax import pairs as pairs_lib
 
-
 _NEGATIVES_STREAM = 1  # Separates the negatives' generator from the pairs' ones.
 
 
@@ -43,7 +42,8 @@ class Position:
 
 @dataclasses.dataclass(frozen=True)
 class Block:
-  batches: dict[str, np.ndarray]  # targets, contexts int32 [S, B]; mask float32 [S, B].
+  # targets, contexts int32 [S, B]; mask float32 [S, B]; negatives int32 [S, ...] if drawn here.
+  batches: dict[str, np.ndarray]
   end: Position  # Where the block after this one starts.
   words: float  # Raw corpus words consumed up to the end of this block (all epochs).
 
