@@ -211,13 +211,14 @@ def train_and_evaluate(
     logging.info("resumed from %s at step %d", ckpt_path, int(state.step))
   setup_seconds = time.perf_counter() - t_setup
 
+  settings = step_settings(config)
   train_fn = parallel.jit_sharded(
-      functools.partial(step_lib.train_steps, tx=tx, settings=step_settings(config)),
+      functools.partial(step_lib.train_steps, tx=tx, settings=settings),
       state, mesh, config.table_sharding)
   stream = data_lib.Prefetcher(
       data_lib.blocks(prep.source, config.epochs, config.batch_size, config.steps_per_call,
                       position, noise if config.negatives_on_host else None,
-                      step_lib.negatives_shape(step_settings(config), config.batch_size)),
+                      step_lib.negatives_shape(settings, config.batch_size)),
       transform=lambda b: (parallel.put_batches(b.batches, mesh), b),
   )
   log = _MetricLog(workdir)
