@@ -53,3 +53,18 @@ def test_interrupted_then_resumed_run_equals_uninterrupted_run(planted_file, tmp
   b = export.read_word2vec(os.path.join(workdir, "vectors.bin"))[1]
   np.testing.assert_array_equal(a, b)  # Bit for bit on the CPU.
   assert resumed["steps"] == whole["steps"]
+
+
+def test_write_npz_is_read_back_by_numpy_exactly(tmp_path):
+  arrays = {"['state'].params['target']": np.arange(12, dtype=np.float32).reshape(3, 4),
+            "scalar": np.int32(7), "bools": np.array([True, False]), "empty": np.zeros((0, 5)),
+            "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+            "strided": np.arange(10, dtype=np.int64)[::3]}
+  with open(tmp_path / "a.npz", "wb") as f:
+    checkpoint.write_npz(f, arrays)
+  with np.load(tmp_path / "a.npz") as saved:
+    assert sorted(saved.files) == sorted(arrays)
+    for key, want in arrays.items():
+      got = saved[key]
+      assert got.dtype == np.asarray(want).dtype and got.shape == np.shape(want), key
+      np.testing.assert_array_equal(got, want)

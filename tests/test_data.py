@@ -73,3 +73,15 @@ def test_prefetcher_propagates_errors_and_counts_wait():
     assert str(e) == "boom"
   p.close()
   assert p.wait_seconds >= 0
+
+
+def test_narrow_corpus_ids_give_the_same_int32_pairs():
+  wide = _source()
+  ids = wide.corpus.ids
+  narrow_ids = corpus_lib.compact_ids(ids, 20)
+  assert narrow_ids.dtype == np.uint16 and corpus_lib.compact_ids(ids, 1 << 17).dtype == np.int32
+  narrow = data.PairSource(corpus_lib.Corpus(narrow_ids, wide.corpus.offsets, wide.corpus.raw_words),
+                           wide.keep_prob, wide.settings, wide.seed)
+  for got, want in zip(narrow.pairs(1, 2), wide.pairs(1, 2)):
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, want)

@@ -1,4 +1,4 @@
-"""The encoded corpus: an int32 id array plus sentence offsets, built once and cached as .npy."""
+"""The encoded corpus: an id array plus sentence offsets, built once and cached as .npy."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from w2v_jax import vocab as vocab_lib
 class Corpus:
   """Sentence s is ids[offsets[s]:offsets[s + 1]]; `raw_words` counts tokens before OOV removal."""
 
-  ids: np.ndarray  # int32 [N]
+  ids: np.ndarray  # [N], uint16 when every id fits (see `compact_ids`), else int32
   offsets: np.ndarray  # int64 [S + 1]
   raw_words: int
 
@@ -61,7 +61,16 @@ def encode(
       ids_buf.extend(ids)
       lengths.append(len(ids))
   offsets = np.cumsum(np.frombuffer(lengths, np.int64))
-  return Corpus(np.frombuffer(ids_buf, np.int32), offsets, raw)
+  return Corpus(compact_ids(np.frombuffer(ids_buf, np.int32), len(vocab)), offsets, raw)
+
+
+def compact_ids(ids: np.ndarray, vocab_size: int) -> np.ndarray:
+  """uint16 ids when the vocabulary has at most 65,536 words: half the corpus's memory.
+
+  The corpus is the biggest array the trainer holds besides the tables; pieces are widened back
+  to int32 as they are cut (`data.PairSource`), so nothing downstream sees the narrow type.
+  """
+  return ids.astype(np.uint16) if vocab_size <= 1 << 16 else ids
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,7 @@ class PairSettings:
   subsampling: str = "word2vec"  # "word2vec": drop tokens; "zipf": targets only (seed); "none".
   skip_id: int | None = None  # The seed's padding id.
   # Tokens per shuffled piece: bounds the pipeline's memory (~100 bytes per token in flight).
-  piece_tokens: int = 1 << 16
+  piece_tokens: int = 1 << 14
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +70,7 @@ class PairSource:
     rng = np.random.default_rng([self.seed, epoch, piece])
     s0, s1 = self.bounds[piece], self.bounds[piece + 1]
     offsets = self.corpus.offsets[s0:s1 + 1]
-    ids = self.corpus.ids[offsets[0]:offsets[-1]]
+    ids = self.corpus.ids[offsets[0]:offsets[-1]].astype(np.int32)
     offsets = offsets - offsets[0]
     target_mask = None
     if self.settings.subsampling == "word2vec":

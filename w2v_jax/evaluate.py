@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-# Scores matrices are built in row chunks of at most this many elements (64 MB of float32).
-_CHUNK_ELEMENTS = 1 << 22  # 16 MB of float32 scores per chunk: bounds peak memory.
+# Score matrices are built in row chunks of at most this many elements (4 MB of float32): small
+# enough to stay under the training loop's peak memory, big enough for a fast matrix product.
+_CHUNK_ELEMENTS = 1 << 20
 # gensim's evaluate_word_analogies looks at this many neighbours for an answer that is not a
 # case variant of a query word; more would change which questions count as correct.
 _ANALOGY_CANDIDATES = 5
@@ -83,7 +84,8 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
   vectors = np.asarray(vectors)
   if not np.issubdtype(vectors.dtype, np.floating):
     vectors = vectors.astype(np.float64)
-  norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+  # einsum, not linalg.norm: no squared copy of the whole matrix.
+  norms = np.sqrt(np.einsum("...d,...d->...", vectors, vectors))[..., None]
   return vectors / np.where(norms == 0, 1, norms).astype(vectors.dtype)
 
 
@@ -110,8 +112,10 @@ def chunk_rows(num_rows: int, row_size: int) -> Iterator[slice]:
 def _restricted_vocab(
     words: Sequence[str], vectors: np.ndarray, restrict_vocab: int, case_insensitive: bool
 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-  """Unit vectors of the first `restrict_vocab` words, each row's key id, and key -> row."""
-  vectors = np.asarray(vectors)
+  """Rows of `vectors` holding the first `restrict_vocab` words, each one's key id, key -> index.
+
+  Indices (key ids and key_to_row's values) count positions in the returned rows.
+  """
   if vectors.ndim != 2 or vectors.shape[0] != len(words):
     raise ValueError(f"expected vectors of shape ({len(words)}, dim), got {vectors.shape}")
   # The padding row ('') is not a word and exported files skip it; gensim keeps the first of
@@ -126,8 +130,7 @@ def _restricted_vocab(
   for row, key in enumerate(keys):
     key_to_row.setdefault(key, row)  # Case variants share the first (most frequent) row: gensim.
   key_id = np.array([key_to_row[k] for k in keys], np.int64)
-  unit = normalize(vectors[rows].astype(np.float32, copy=False))
-  return unit, key_id, key_to_row
+  return np.array(rows, np.int64), key_id, key_to_row
 
 
 def _open_lines(path: str) -> list[str]:
@@ -202,8 +205,10 @@ def analogy_accuracy(
     case_insensitive: bool = True,
 ) -> AnalogyResult:
   """3CosAdd accuracy on a questions-words.txt file; gensim's `evaluate_word_analogies`."""
-  unit_VxD, key_id_V, key_to_row = _restricted_vocab(words, vectors, restrict_vocab,
-                                                     case_insensitive)
+  vectors = np.asarray(vectors)
+  rows_V, key_id_V, key_to_row = _restricted_vocab(words, vectors, restrict_vocab,
+                                                   case_insensitive)
+  unit_VxD = normalize(vectors[rows_V].astype(np.float32, copy=False))
   fold: Callable[[str], str] = str.upper if case_insensitive else str
   results = []
   for name, questions in read_analogies(path):
@@ -266,13 +271,17 @@ def word_similarity(
     case_insensitive: bool = True,
 ) -> SimilarityResult:
   """Cosine against human scores; gensim's `evaluate_word_pairs` with dummy4unknown=False."""
-  unit_VxD, _, key_to_row = _restricted_vocab(words, vectors, restrict_vocab, case_insensitive)
+  vectors = np.asarray(vectors)
+  rows_V, _, key_to_row = _restricted_vocab(words, vectors, restrict_vocab, case_insensitive)
   fold: Callable[[str], str] = str.upper if case_insensitive else str
   pairs = read_word_pairs(path)
   rows = [(key_to_row.get(fold(a), -1), key_to_row.get(fold(b), -1), s) for _, a, b, s in pairs]
   known = np.array([(i, j) for i, j, _ in rows if i >= 0 and j >= 0], np.int64).reshape(-1, 2)
   human = np.array([s for i, j, s in rows if i >= 0 and j >= 0], np.float64)
-  cosine = np.einsum("nd,nd->n", unit_VxD[known[:, 0]].astype(np.float64),
-                     unit_VxD[known[:, 1]].astype(np.float64))
+  # Only the rows in the pairs are normalised: a full-vocabulary copy would cost more memory
+  # than anything else in the run.
+  first, second = (normalize(vectors[rows_V[known[:, i]]].astype(np.float32)).astype(np.float64)
+                   for i in (0, 1))
+  cosine = np.einsum("nd,nd->n", first, second)
   return SimilarityResult(spearman(human, cosine), pearson(human, cosine), len(known),
                           len(pairs) - len(known))

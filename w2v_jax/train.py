@@ -19,7 +19,7 @@ from absl import logging
 from w2v_jax import checkpoint as checkpoint_lib
 from w2v_jax import corpus as corpus_lib
 from w2v_jax import data as data_lib
-from w2v_jax import export, io_utils
+from w2v_jax import export, io_utils, memory
 from w2v_jax import negatives as negatives_lib
 from w2v_jax import pairs as pairs_lib
 from w2v_jax import parallel
@@ -209,6 +209,7 @@ def train_and_evaluate(
     position = data_lib.Position(**{k: int(v) for k, v in restored["position"].items()})
     words_done = float(restored["words"])
     logging.info("resumed from %s at step %d", ckpt_path, int(state.step))
+  memory.release_freed()  # What encoding the corpus and initialising the tables left behind.
   setup_seconds = time.perf_counter() - t_setup
 
   settings = step_settings(config)
@@ -262,6 +263,8 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
   try:
     for device_batches, block in stream:
       state, metrics = train_fn(state, device_batches)
+      if step == start_step:
+        memory.release_freed()  # What compiling the step freed.
       if pending is not None:
         drain(pending)
       pending = metrics
