@@ -34,6 +34,8 @@ flags.DEFINE_float("learning_rate", None, "Initial learning rate.")
 flags.DEFINE_integer("min_count", None, "Drop words rarer than this.")
 flags.DEFINE_integer("max_vocab", None, "Keep at most this many words (0 = no limit).")
 flags.DEFINE_float("subsample", None, "Subsampling threshold t (word2vec) or Zipf factor (seed).")
+flags.DEFINE_enum("shuffle", None, list(config_lib.SHUFFLES),
+                  "corpus: batches mix random sentences of the whole corpus; piece: one stretch.")
 flags.DEFINE_enum("optimizer", None, list(config_lib.OPTIMIZERS), "Optax optimizer.")
 flags.DEFINE_enum("loss", None, list(config_lib.LOSSES), "sigmoid = negative sampling.")
 flags.DEFINE_integer("seed", None, "Seed for initialisation, pairs and negatives.")

@@ -5,14 +5,15 @@ from w2v_jax import data
 from w2v_jax import negatives
 
 
-def _source(piece_tokens=50, subsampling="word2vec"):
+def _source(piece_tokens=50, subsampling="word2vec", shuffle="corpus"):
   rng = np.random.default_rng(0)
   lengths = rng.integers(2, 12, 60)
   ids = rng.integers(0, 20, lengths.sum()).astype(np.int32)
   offsets = np.concatenate([[0], np.cumsum(lengths)])
   corpus = corpus_lib.Corpus(ids, offsets, raw_words=int(lengths.sum()))
   keep = np.linspace(0.3, 1.0, 20)
-  settings = data.PairSettings(window_size=3, subsampling=subsampling, piece_tokens=piece_tokens)
+  settings = data.PairSettings(window_size=3, subsampling=subsampling, piece_tokens=piece_tokens,
+                               shuffle=shuffle)
   return data.PairSource(corpus, keep, settings, seed=7)
 
 
@@ -85,3 +86,33 @@ def test_narrow_corpus_ids_give_the_same_int32_pairs():
   for got, want in zip(narrow.pairs(1, 2), wide.pairs(1, 2)):
     assert got.dtype == np.int32
     np.testing.assert_array_equal(got, want)
+
+
+def _sentences(ids, offsets):
+  return [tuple(ids[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
+
+
+def test_corpus_shuffle_deals_every_sentence_once_per_epoch_in_a_new_order():
+  source = _source(piece_tokens=50)
+  corpus = source.corpus
+  everything = sorted(_sentences(corpus.ids, corpus.offsets))
+  orders = []
+  for epoch in (0, 1):
+    pieces = [source._piece(epoch, p) for p in range(source.num_pieces)]  # pylint: disable=protected-access
+    dealt = [s for ids, offsets in pieces for s in _sentences(ids, offsets)]
+    assert sorted(dealt) == everything
+    assert all(ids.dtype == np.int32 for ids, _ in pieces)
+    # Equal shares of tokens, give or take a sentence (at most 11 tokens) at either end.
+    share = len(corpus.ids) / source.num_pieces
+    assert all(abs(len(ids) - share) <= 22 for ids, _ in pieces[:-1])
+    orders.append(dealt)
+  assert orders[0] != orders[1]
+  assert orders[0] != _sentences(corpus.ids, corpus.offsets)
+  again = [s for p in range(source.num_pieces) for s in _sentences(*source._piece(0, p))]  # pylint: disable=protected-access
+  assert again == orders[0]
+
+
+def test_piece_shuffle_keeps_consecutive_sentences_together():
+  source = _source(piece_tokens=50, shuffle="piece")
+  dealt = [s for p in range(source.num_pieces) for s in _sentences(*source._piece(1, p))]  # pylint: disable=protected-access
+  assert dealt == _sentences(source.corpus.ids, source.corpus.offsets)

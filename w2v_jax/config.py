@@ -14,6 +14,7 @@ SUBSAMPLING = ("word2vec", "zipf", "none")
 INITS = ("word2vec", "keras")
 STANDARDIZE = ("unicode", "seed", "none")
 TABLE_SHARDING = ("replicated", "rows")
+SHUFFLES = ("corpus", "piece")  # w2v_jax.data.SHUFFLES; not imported, so configs stay light.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Config:
   dynamic_window: bool = True
   subsample: float = 1e-3
   subsampling: str = "word2vec"
+  # "corpus": every batch mixes sentences from the whole corpus; "piece": from one stretch of
+  # ~16k tokens (the seed's tf.data shuffle buffer is similarly local).
+  shuffle: str = "corpus"
   # Model and loss.
   embedding_dim: int = 100
   init: str = "word2vec"
@@ -90,7 +94,7 @@ class Config:
     choices = [
         ("optimizer", OPTIMIZERS), ("loss", LOSSES), ("negatives", NEGATIVES),
         ("subsampling", SUBSAMPLING), ("standardize", STANDARDIZE),
-        ("table_sharding", TABLE_SHARDING), ("init", INITS),
+        ("table_sharding", TABLE_SHARDING), ("init", INITS), ("shuffle", SHUFFLES),
     ]
     for name, allowed in choices:
       value = getattr(self, name)
@@ -116,6 +120,7 @@ def presets() -> dict[str, Config]:
           dynamic_window=False,
           subsample=1e-5,
           subsampling="zipf",
+          shuffle="piece",
           embedding_dim=128,
           num_ns=4,
           negatives="log_uniform",

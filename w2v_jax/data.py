@@ -3,6 +3,11 @@
 Every piece of every epoch draws its randomness from `default_rng([seed, epoch, piece])`, so the
 pair stream is a pure function of the seed and can restart at any `Position` (checkpoints resume
 mid-epoch without replaying the data before it).
+
+Pieces are either random sentences from the whole corpus ("corpus" shuffle: each epoch permutes
+the sentences, then cuts the permutation into pieces) or runs of consecutive sentences ("piece").
+Minibatch SGD wants the first: a batch of pairs from one stretch of text repeats that stretch's
+topic words, and their summed, stale gradients cost quality (measured in the README).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from w2v_jax import negatives as negatives_lib
 from w2v_jax import pairs as pairs_lib
 
 _NEGATIVES_STREAM = 1  # Separates the negatives' generator from the pairs' ones.
+_ORDER_STREAM = 2  # And the epoch's sentence order.
+SHUFFLES = ("corpus", "piece")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +35,7 @@ class PairSettings:
   dynamic_window: bool = True
   subsampling: str = "word2vec"  # "word2vec": drop tokens; "zipf": targets only (seed); "none".
   skip_id: int | None = None  # The seed's padding id.
+  shuffle: str = "corpus"  # "corpus": pieces of random sentences; "piece": consecutive ones.
   # Tokens per shuffled piece: bounds the pipeline's memory (~100 bytes per token in flight).
   piece_tokens: int = 1 << 14
 
@@ -59,19 +67,47 @@ class PairSource:
 
   def __init__(self, corpus: corpus_lib.Corpus, keep_prob: np.ndarray, settings: PairSettings,
                seed: int):
+    if settings.shuffle not in SHUFFLES:
+      raise ValueError(f"unknown shuffle {settings.shuffle!r}; choose from {SHUFFLES}")
     self.corpus, self.keep_prob, self.settings, self.seed = corpus, keep_prob, settings, seed
     self.bounds = piece_bounds(corpus.offsets, settings.piece_tokens)
     self.num_pieces = len(self.bounds) - 1
     # Raw words (before OOV removal) per piece, for words/sec and progress.
     tokens = np.diff(corpus.offsets[self.bounds])
+    if settings.shuffle == "corpus":  # Every piece gets an equal share of the tokens.
+      tokens = np.full(self.num_pieces, len(corpus.ids) / self.num_pieces)
     self.piece_words = tokens * (corpus.raw_words / max(len(corpus.ids), 1))
+    self._order_cache: tuple[int, np.ndarray, np.ndarray] | None = None
+
+  def _order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The epoch's sentence permutation and where each piece's sentences start in it."""
+    cached = self._order_cache
+    if cached is None or cached[0] != epoch:
+      rng = np.random.default_rng([self.seed, epoch, 0, _ORDER_STREAM])
+      order = rng.permutation(self.corpus.num_sentences).astype(np.int32)
+      ends = np.cumsum(np.diff(self.corpus.offsets)[order])
+      shares = np.arange(1, self.num_pieces) * (len(self.corpus.ids) / self.num_pieces)
+      cuts = np.concatenate([[0], np.searchsorted(ends, shares, side="right"), [len(order)]])
+      cached = self._order_cache = (epoch, order, cuts)
+    return cached[1], cached[2]
+
+  def _piece(self, epoch: int, piece: int) -> tuple[np.ndarray, np.ndarray]:
+    """int32 ids and sentence offsets of one piece."""
+    if self.settings.shuffle == "piece":
+      s0, s1 = self.bounds[piece], self.bounds[piece + 1]
+      offsets = self.corpus.offsets[s0:s1 + 1]
+      return self.corpus.ids[offsets[0]:offsets[-1]].astype(np.int32), offsets - offsets[0]
+    order, cuts = self._order(epoch)
+    sentences = order[cuts[piece]:cuts[piece + 1]]
+    starts = self.corpus.offsets[sentences]
+    lengths = self.corpus.offsets[sentences + 1] - starts
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    index = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+    return self.corpus.ids[index].astype(np.int32), offsets
 
   def _draw(self, epoch: int, piece: int):
     rng = np.random.default_rng([self.seed, epoch, piece])
-    s0, s1 = self.bounds[piece], self.bounds[piece + 1]
-    offsets = self.corpus.offsets[s0:s1 + 1]
-    ids = self.corpus.ids[offsets[0]:offsets[-1]].astype(np.int32)
-    offsets = offsets - offsets[0]
+    ids, offsets = self._piece(epoch, piece)
     target_mask = None
     if self.settings.subsampling == "word2vec":
       ids, offsets = pairs_lib.subsample(ids, offsets, self.keep_prob, rng)

@@ -76,6 +76,7 @@ def prepare(config: Config, cache_dir: str | None) -> Prepared:
       dynamic_window=config.dynamic_window,
       subsampling=config.subsampling,
       skip_id=vocab.pad_id,
+      shuffle=config.shuffle,
   )
   source = data_lib.PairSource(corpus, keep_probabilities(config, vocab), settings, config.seed)
   total_steps = data_lib.count_steps(source, config.epochs, config.batch_size)
