@@ -115,9 +115,7 @@ def gensim_worker(s: Settings, extra: dict) -> dict:
 def w2v_jax_worker(s: Settings, extra: dict) -> dict:
   """w2v_jax's full training loop; corpus encoding and vocabulary time excluded."""
   from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
-  from w2v_jax import memory, train  # pylint: disable=import-outside-toplevel
-
-  memory.limit_heap_growth()  # As experiments/train.py does.
+  from w2v_jax import train  # pylint: disable=import-outside-toplevel
 
   preset = extra.pop("preset", "word2vec")
   overrides = dict(corpus=(s.corpus,), standardize="none", window_size=s.window_size,

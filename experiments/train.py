@@ -80,11 +80,10 @@ def build_config() -> config_lib.Config:
 
 
 def main(argv: list[str]) -> int:
-  from w2v_jax import memory, text, train  # pylint: disable=import-outside-toplevel
+  from w2v_jax import text, train  # pylint: disable=import-outside-toplevel
 
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  memory.limit_heap_growth()  # Before the big allocations; see w2v_jax/memory.py.
   if FLAGS.distributed:
     import jax  # pylint: disable=import-outside-toplevel
 
