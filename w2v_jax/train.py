@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -239,7 +240,13 @@ def _payload(state, position: data_lib.Position, words: float) -> dict[str, Any]
 
 def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, position,
               words_done, should_stop) -> dict[str, Any]:
-  """Steps through the blocks; metrics are fetched one call late so dispatch never waits."""
+  """Steps through the blocks; metrics are fetched two calls late so dispatch never waits.
+
+  Fetching the previous call's metrics blocks the Python thread until that call ends; with two
+  calls queued the device still has one to run while this thread waits for the GIL (the input
+  thread holds it for up to 5 ms at a time). One call late measured 400-735k words/s, two calls
+  late 674-731k.
+  """
   raw_words = prep.corpus.raw_words
   ckpt_dir = os.path.join(workdir, "checkpoints")
   step = start_step = int(state.step)
@@ -247,7 +254,7 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
   next_ckpt = step + config.checkpoint_every if config.checkpoint_every else math.inf
   next_eval_epoch = math.floor(words_done / raw_words + 1e-9) + 1
   sums = np.zeros(3)  # Sums of loss * count, accuracy * count, count since the last log.
-  pending = None
+  pending: deque = deque()  # Metrics of dispatched calls, oldest first.
   last = {"loss": math.nan, "accuracy": math.nan}
   eval_results: dict[str, float] = {}
   eval_history: list[dict[str, float]] = []
@@ -266,9 +273,9 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
       state, metrics = train_fn(state, device_batches)
       if step == start_step:
         memory.release_freed()  # What compiling the step freed.
-      if pending is not None:
-        drain(pending)
-      pending = metrics
+      pending.append(metrics)
+      if len(pending) > 2:
+        drain(pending.popleft())
       steps_in_block = block.batches["mask"].shape[0]
       step += steps_in_block
       pairs += float(block.batches["mask"].sum())
@@ -276,8 +283,8 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
       bar.update(steps_in_block)
       stop = should_stop()
       if step >= next_log or step >= next_ckpt or stop:
-        drain(pending)
-        pending = None
+        while pending:
+          drain(pending.popleft())
         now = time.perf_counter()
         last = _log_values(sums, float(schedule_lr(step)), words_done, raw_words,
                            (words_done - words_log) / max(now - t_log, 1e-9))
@@ -304,8 +311,8 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
   finally:
     stream.close()
     bar.close()
-  if pending is not None:
-    drain(pending)
+  while pending:
+    drain(pending.popleft())
   if sums[2] > 0:
     last = _log_values(sums, float(schedule_lr(step)), words_done, raw_words, 0.0)
     log.write(step, last)
