@@ -21,10 +21,9 @@ def _glibc() -> ctypes.CDLL | None:
   name = ctypes.util.find_library("c")
   try:
     libc = ctypes.CDLL(name or "libc.so.6")
-    libc.malloc_trim  # pylint: disable=pointless-statement
-  except (OSError, AttributeError):  # musl, macOS, Windows: nothing to tune.
+  except OSError:  # Windows, or no C library found.
     return None
-  return libc
+  return libc if hasattr(libc, "malloc_trim") else None  # musl, macOS: nothing to trim.
 
 
 def release_freed() -> None:

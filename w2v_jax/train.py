@@ -238,6 +238,9 @@ def _payload(state, position: data_lib.Position, words: float) -> dict[str, Any]
   return {"state": state, "position": dataclasses.asdict(position), "words": words}
 
 
+_CALLS_IN_FLIGHT = 2  # Dispatched calls whose metrics are not fetched yet (see _run_loop).
+
+
 def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, position,
               words_done, should_stop) -> dict[str, Any]:
   """Steps through the blocks; metrics are fetched two calls late so dispatch never waits.
@@ -263,10 +266,12 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
   words_log = words_done
   bar = _progress(config, prep.total_steps, start_step)
 
-  def drain(metrics):
-    m = jax.device_get(metrics)
-    sums[:] += [np.sum(m["loss"] * m["count"]), np.sum(m["accuracy"] * m["count"]),
-                np.sum(m["count"])]
+  def drain(keep: int = 0):
+    """Adds the metrics of all but the newest `keep` dispatched calls to `sums`."""
+    while len(pending) > keep:
+      m = jax.device_get(pending.popleft())
+      sums[:] += [np.sum(m["loss"] * m["count"]), np.sum(m["accuracy"] * m["count"]),
+                  np.sum(m["count"])]
 
   try:
     for device_batches, block in stream:
@@ -274,8 +279,7 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
       if step == start_step:
         memory.release_freed()  # What compiling the step freed.
       pending.append(metrics)
-      if len(pending) > 2:
-        drain(pending.popleft())
+      drain(keep=_CALLS_IN_FLIGHT)
       steps_in_block = block.batches["mask"].shape[0]
       step += steps_in_block
       pairs += float(block.batches["mask"].sum())
@@ -283,8 +287,7 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
       bar.update(steps_in_block)
       stop = should_stop()
       if step >= next_log or step >= next_ckpt or stop:
-        while pending:
-          drain(pending.popleft())
+        drain()
         now = time.perf_counter()
         last = _log_values(sums, float(schedule_lr(step)), words_done, raw_words,
                            (words_done - words_log) / max(now - t_log, 1e-9))
@@ -311,8 +314,7 @@ def _run_loop(config, workdir, state, train_fn, stream, log, prep, schedule_lr, 
   finally:
     stream.close()
     bar.close()
-  while pending:
-    drain(pending.popleft())
+  drain()
   if sums[2] > 0:
     last = _log_values(sums, float(schedule_lr(step)), words_done, raw_words, 0.0)
     log.write(step, last)
