@@ -69,12 +69,52 @@ def step_time_worker(vocab_sizes: list[int], batch_size: int, steps: int, rounds
   return {str(v): statistics.median(t) for v, t in times.items()}
 
 
-def measure_step_time(vocab_sizes, batch_size, steps, rounds) -> dict:
+def jax_floor_worker(vocab_size: int, dim: int, batch_size: int, num_ns: int) -> dict:
+  """Peak RSS of the least a JAX trainer holds: JAX, two tables and one compiled SGNS step.
+
+  No corpus, vocabulary, input pipeline, logging, export or evaluation; glibc's free pages are
+  handed back after the tables are made. This is the memory any JAX implementation pays before
+  doing anything else, to set against gensim's whole process.
+  """
+  import ctypes  # pylint: disable=import-outside-toplevel
+  import resource  # pylint: disable=import-outside-toplevel
+
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+
+  def step(tables, targets_B, ids_BxC, lr):
+    target_VxD, context_VxD = tables
+    w_BxD, u_BxCxD = target_VxD[targets_B], context_VxD[ids_BxC]
+    labels_BxC = jnp.zeros(ids_BxC.shape).at[:, 0].set(1.0)
+    g_BxC = jax.nn.sigmoid(jnp.einsum("bd,bcd->bc", w_BxD, u_BxCxD)) - labels_BxC
+    return (target_VxD.at[targets_B].add(-lr * jnp.einsum("bc,bcd->bd", g_BxC, u_BxCxD)),
+            context_VxD.at[ids_BxC.reshape(-1)].add(
+                -lr * jnp.einsum("bc,bd->bcd", g_BxC, w_BxD).reshape(-1, dim)))
+
+  key = jax.random.PRNGKey(0)
+  tables = (jax.random.uniform(key, (vocab_size, dim), minval=-0.5 / dim, maxval=0.5 / dim),
+            jnp.zeros((vocab_size, dim)))
+  ctypes.CDLL("libc.so.6").malloc_trim(0)
+  fn = jax.jit(step, donate_argnums=0)
+  rng = np.random.default_rng(0)
+  for _ in range(200):
+    tables = fn(tables, rng.integers(0, vocab_size, batch_size, dtype=np.int32),
+                rng.integers(0, vocab_size, (batch_size, 1 + num_ns), dtype=np.int32), 0.025)
+  jax.block_until_ready(tables)
+  return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+
+
+def _in_subprocess(call: str) -> dict:
+  """Runs `benchmarks.throughput.<call>` in a fresh interpreter; returns its JSON result."""
   code = (f"import json,sys; sys.path.insert(0, {common.ROOT!r}); "
-          f"from benchmarks.throughput import step_time_worker; "
-          f"print(json.dumps(step_time_worker({vocab_sizes!r}, {batch_size}, {steps}, {rounds})))")
+          f"from benchmarks import throughput; print(json.dumps(throughput.{call}))")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
   return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_step_time(vocab_sizes, batch_size, steps, rounds) -> dict:
+  return _in_subprocess(f"step_time_worker({vocab_sizes!r}, {batch_size}, {steps}, {rounds})")
 
 
 def main() -> None:
@@ -110,6 +150,8 @@ def main() -> None:
       x["pairs_per_sec"] = pairs_per_epoch * args.epochs / x["train_seconds"]
 
   sizes = [int(v) for v in args.vocab_sizes.split(",")]
+  floor = _in_subprocess(f"jax_floor_worker({runs[0]['vocab_size']}, 100, "
+                         f"{args.batch_size or 1024}, 5)")
   step_times = measure_step_time(sizes, args.batch_size or 1024, args.steps_per_call or 32, 15)
 
   def med(xs, key):
@@ -135,6 +177,10 @@ def main() -> None:
   if ours:
     print(f"\nw2v_jax input pipeline: the step waited for data "
           f"{100 * med(ours, 'input_wait_fraction'):.1f}% of the training time")
+  if theirs:
+    print(f"\nJAX floor (JAX, the two tables and one compiled step, nothing else): peak RSS "
+          f"{floor['peak_rss_mb']:.0f} MB = {common.ratio(floor['peak_rss_mb'], med(theirs, 'peak_rss_mb'))}"
+          f" gensim's whole run")
   print("\nstep time (batch {}, same batches) by vocabulary size:".format(args.batch_size or 1024))
   for v, t in step_times.items():
     print(f"  V = {int(v):>9,}: {t * 1e3:.3f} ms/step")
@@ -142,6 +188,7 @@ def main() -> None:
   print(f"  ratio V={sizes[-1]:,} / V={sizes[0]:,}: {last / first:.3f}")
   common.write_json(args.json, {"settings": dataclasses.asdict(settings), "extra": extra,
                                 "runs": runs, "step_time_seconds": step_times,
+                                "jax_floor_peak_rss_mb": floor["peak_rss_mb"],
                                 "command": " ".join(sys.argv)})
   print(f"\nwrote {args.json}")
 
