@@ -71,8 +71,18 @@ def test_tensorboard_projector_files(tmp_path):
   config = (tmp_path / "projector_config.pbtxt").read_text()
   tensor_path = os.path.join(tmp_path, config.split('tensor_path: "')[1].split('"')[0])
   meta_path = os.path.join(tmp_path, config.split('metadata_path: "')[1].split('"')[0])
-  np.testing.assert_allclose(np.loadtxt(tensor_path, delimiter="\t"), vec[1:], rtol=1e-6)
+  np.testing.assert_array_equal(np.loadtxt(tensor_path, delimiter="\t", dtype=np.float32),
+                                vec[1:])
   assert open(meta_path, encoding="utf-8").read().split("\n")[:3] == ["[UNK]", "über", "b"]
+  export.write_tensorboard_projector(str(tmp_path), WORDS, vec)  # Again, into the same place.
+  assert (tmp_path / "projector_config.pbtxt").read_text() == config  # Not appended to.
+
+
+def test_numbers_are_written_with_the_fewest_digits_that_round_trip():
+  vec = np.array([[0.1, -1e-8, 3.4028235e38, 1.0 / 3.0]], np.float32)
+  (line,) = export.format_rows(vec, " ")
+  assert line == "0.100000001 -9.99999994e-09 3.40282347e+38 0.333333343"
+  np.testing.assert_array_equal(np.array(line.split(), np.float32), vec[0])
 
 
 def test_outputs_are_readable_by_others_as_umask_allows(tmp_path):
