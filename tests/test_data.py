@@ -1,4 +1,9 @@
+import os
+import sys
+import threading
+
 import numpy as np
+import pytest
 
 from w2v_jax import corpus as corpus_lib
 from w2v_jax import data
@@ -74,6 +79,22 @@ def test_prefetcher_propagates_errors_and_counts_wait():
     assert str(e) == "boom"
   p.close()
   assert p.wait_seconds >= 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_prefetch_thread_runs_below_the_consumers_priority():
+  def priorities():
+    while True:
+      yield os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+  base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+  p = data.Prefetcher(priorities(), nice=7)
+  assert next(p) == min(19, base + 7)
+  p.close()
+  assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # Ours untouched.
+  p = data.Prefetcher(priorities(), nice=0)
+  assert next(p) == base
+  p.close()
 
 
 def test_narrow_corpus_ids_give_the_same_int32_pairs():

