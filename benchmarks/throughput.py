@@ -6,7 +6,9 @@ r"""Training throughput of w2v_jax against gensim, side by side, plus step time 
 Each system trains in its own subprocess (own peak RSS), the two alternating when --repeats > 1
 so machine noise hits both. Timed: the training passes only (w2v_jax: the loop including jit
 compilation and the input pipeline; gensim: `train()`); vocabulary building and corpus encoding
-are excluded for both. Both are evaluated with w2v_jax's evaluator. Prints a table and writes JSON.
+are excluded for both. Both are evaluated with w2v_jax's evaluator. Also measures the JAX floor
+(the peak RSS of JAX, the two tables and one compiled step, nothing else) and the step time
+against vocabulary size. Prints a table and writes JSON.
 """
 
 from __future__ import annotations
