@@ -112,11 +112,42 @@ def gensim_worker(s: Settings, extra: dict) -> dict:
   return report
 
 
+def gensim_corpus_file_schedule(workers: int, epochs: int):
+  """A `step.make_schedule` that reproduces gensim `corpus_file` mode's effective learning rate.
+
+  Each of the `workers` workers reads 1/workers of the corpus but measures its progress against
+  all of it (`get_next_alpha` in word2vec_corpusfile.pyx), so within an epoch alpha falls 1/workers
+  of the way the linear schedule says, and jumps at the next epoch.
+  """
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
+  def make_schedule(learning_rate, total_steps, min_ratio=1e-4, linear_decay=True):
+    del linear_decay
+    end, per_epoch = learning_rate * min_ratio, max(total_steps, 1) / epochs
+
+    def schedule(count):
+      epoch = jnp.floor(count / per_epoch)
+      progress = (epoch + (count / per_epoch - epoch) / workers) / epochs
+      return jnp.maximum(end, learning_rate - (learning_rate - end) * progress)
+
+    return schedule
+
+  return make_schedule
+
+
 def w2v_jax_worker(s: Settings, extra: dict) -> dict:
-  """w2v_jax's full training loop; corpus encoding and vocabulary time excluded."""
+  """w2v_jax's full training loop; corpus encoding and vocabulary time excluded.
+
+  extra "schedule": "gensim_corpus_file" trains with gensim corpus_file's effective learning rate
+  instead of the linear decay, to test that the schedule explains the two systems' difference. It
+  is an experiment, so it replaces the library's schedule in this worker process only.
+  """
   from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
+  from w2v_jax import step as step_lib  # pylint: disable=import-outside-toplevel
   from w2v_jax import train  # pylint: disable=import-outside-toplevel
 
+  if extra.pop("schedule", "linear") == "gensim_corpus_file":
+    step_lib.make_schedule = gensim_corpus_file_schedule(s.workers, s.epochs)
   preset = extra.pop("preset", "word2vec")
   overrides = dict(corpus=(s.corpus,), standardize="none", window_size=s.window_size,
                    num_ns=s.num_ns, embedding_dim=s.embedding_dim, subsample=s.subsample,

@@ -7,7 +7,8 @@ subsample 1e-3, min_count 5, 5 epochs; the `bench` extra) twice, in `corpus_file
 fastest, whose learning rate decays only half-way within each epoch with 2 workers: see
 `common.gensim_worker`) and streaming the text (`iterable`, the linear decay asked for), and
 w2v_jax's `seed` preset (the notebook's recipe, its own 80 epochs) on one corpus, each in its own
-subprocess. Evaluates all with w2v_jax's evaluator (analogies restricted to the 30,000 most
+subprocess. `--gensim_schedule` adds w2v_jax trained with gensim corpus_file's effective learning
+rate (`common.gensim_corpus_file_schedule`), which isolates what that schedule is worth. Evaluates all with w2v_jax's evaluator (analogies restricted to the 30,000 most
 frequent words, WordSim-353 Spearman) and prints one table with ratios to both gensim runs.
 Writes JSON.
 """
@@ -32,6 +33,8 @@ def main() -> None:
   parser.add_argument("--repeats", type=int, default=1)
   parser.add_argument("--seed_epochs", type=int, default=80, help="Epochs of the seed preset.")
   parser.add_argument("--no_seed", action="store_true", help="Skip the seed preset.")
+  parser.add_argument("--gensim_schedule", action="store_true",
+                      help="Also train w2v_jax with gensim corpus_file's effective learning rate.")
   parser.add_argument("--json", default="benchmarks/results/quality.json")
   args = parser.parse_args()
   if not os.path.exists(args.corpus):
@@ -39,6 +42,8 @@ def main() -> None:
 
   systems = {"w2v_jax": ("w2v_jax", {}), "gensim": ("gensim", {}),
              "gensim[iterable]": ("gensim", {"mode": "iterable"})}
+  if args.gensim_schedule:
+    systems["w2v_jax[cf schedule]"] = ("w2v_jax", {"schedule": "gensim_corpus_file"})
   runs: dict[str, list[dict]] = {name: [] for name in [*systems, "w2v_jax[seed]"]}
   for r in range(args.repeats):
     # Repeat r uses seed r + 1 for every system: the medians are over independent runs.
@@ -79,6 +84,7 @@ def main() -> None:
   print("| " + " | ".join(header) + " |")
   print("|---" * len(header) + "|")
   for system, label in (("w2v_jax", "w2v_jax (word2vec preset)"),
+                        ("w2v_jax[cf schedule]", "w2v_jax, gensim cf's learning rate"),
                         ("gensim", "gensim 4.4, corpus_file (cf)"),
                         ("gensim[iterable]", "gensim 4.4, iterable (it)"),
                         ("w2v_jax[seed]", f"w2v_jax (seed preset, {args.seed_epochs} ep)")):
