@@ -1,6 +1,6 @@
 r"""Vector quality of w2v_jax against gensim on the same text and settings, and seed vs word2vec.
 
-  python benchmarks/quality.py --corpus ../shared/data/bench-corpus.txt.gz
+  python benchmarks/quality.py --corpus ../shared/data/bench-corpus.txt.gz --gensim_schedule
 
 Trains w2v_jax (word2vec preset), gensim `Word2Vec` (sg, window 5, 5 negatives, dim 100,
 subsample 1e-3, min_count 5, 5 epochs; the `bench` extra) twice, in `corpus_file` mode (its
@@ -8,9 +8,9 @@ fastest, whose learning rate decays only half-way within each epoch with 2 worke
 `common.gensim_worker`) and streaming the text (`iterable`, the linear decay asked for), and
 w2v_jax's `seed` preset (the notebook's recipe, its own 80 epochs) on one corpus, each in its own
 subprocess. `--gensim_schedule` adds w2v_jax trained with gensim corpus_file's effective learning
-rate (`common.gensim_corpus_file_schedule`), which isolates what that schedule is worth. Evaluates all with w2v_jax's evaluator (analogies restricted to the 30,000 most
-frequent words, WordSim-353 Spearman) and prints one table with ratios to both gensim runs.
-Writes JSON.
+rate (`common.gensim_corpus_file_schedule`), which isolates what that schedule is worth.
+Evaluates all with w2v_jax's evaluator (analogies restricted to the 30,000 most frequent words,
+WordSim-353 Spearman) and prints one table with ratios to both gensim runs. Writes JSON.
 """
 
 from __future__ import annotations
