@@ -79,10 +79,8 @@ def _plain_text(path: str) -> str:
 def gensim_worker(s: Settings, extra: dict) -> dict:
   """gensim Word2Vec (skip-gram); vocabulary time excluded.
 
-  mode "corpus_file" (default) is gensim's fastest. Its learning rate does not follow the linear
-  schedule, though: each of the W workers measures its progress against the whole corpus but
-  reads only 1/W of it, so within an epoch alpha falls only 1/W of the way, then jumps at the next
-  epoch (word2vec_corpusfile.pyx, get_next_alpha), ending at 0.025 / (2 * epochs) for W = 2
+  mode "corpus_file" (default) is gensim's fastest, but its learning rate does not follow the
+  linear schedule (`gensim_corpus_file_schedule` reproduces it): with 2 workers it ends at 0.0025
   instead of 0.025e-4. mode "iterable" (a LineSentence stream) decays linearly as asked.
   """
   from gensim.models import Word2Vec  # pylint: disable=import-outside-toplevel

@@ -1,7 +1,9 @@
 """Handing memory that setup phases freed back to the OS (glibc only; a no-op elsewhere).
 
-Encoding the corpus and compiling the step free tens of MB that glibc keeps for reuse; the
-training loop never needs them again, so the run's peak RSS is lower if they are returned.
+Encoding the corpus and compiling the step free tens of MB that glibc keeps for reuse, and the
+input pipeline leaves free pages in its thread's arena; the phases after each never need them
+again, so the run's peak RSS is lower if they are returned (`train` calls this after setup, after
+the first step and after training).
 
 Measured and rejected: pinning glibc's mmap threshold (mallopt M_MMAP_THRESHOLD) keeps the
 pipeline's 0.1-2 MB arrays from piling up in per-thread heaps (-40 MB peak RSS on the bench
