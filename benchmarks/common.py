@@ -10,13 +10,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from typing import NamedTuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The combinations `--combos` offers: architecture (skip-gram, CBOW) and output layer (negative
+# sampling, hierarchical softmax). combo_settings also reads "sg-ns+hs", which trains both.
+COMBOS = ("sg-ns", "cbow-ns", "sg-hs", "cbow-hs")
+_MODELS = {"sg": "skipgram", "cbow": "cbow"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +31,8 @@ class Settings:
   """The shared hyperparameters (gensim's and word2vec.c's defaults)."""
 
   corpus: str
+  model: str = "skipgram"  # Or "cbow".
+  hs: bool = False  # Hierarchical softmax; num_ns may then be 0.
   window_size: int = 5
   num_ns: int = 5
   embedding_dim: int = 100
@@ -35,8 +44,62 @@ class Settings:
   workers: int = os.cpu_count() or 1
 
 
+def combo_name(s: Settings) -> str:
+  """'sg-ns', 'cbow-hs', 'sg-ns+hs', ...: the architecture and the output layer(s) of `s`."""
+  model = {v: k for k, v in _MODELS.items()}.get(s.model)
+  if model is None:
+    raise ValueError(f"model {s.model!r}: must be one of {', '.join(_MODELS.values())}")
+  if s.num_ns < 0 or not (s.num_ns or s.hs):
+    raise ValueError(f"num_ns={s.num_ns}, hs={s.hs}: needs num_ns >= 1, or hs with num_ns >= 0")
+  outputs = []
+  if s.num_ns > 0:
+    outputs.append("ns")
+  if s.hs:
+    outputs.append("hs")
+  return f"{model}-{'+'.join(outputs)}"
+
+
+def combo_settings(name: str) -> dict:
+  """The Settings fields of a combination name: the inverse of `combo_name`."""
+  model, _, output = name.partition("-")
+  if model not in _MODELS or output not in ("ns", "hs", "ns+hs"):
+    raise ValueError(f"unknown combination {name!r}: choose from {', '.join(COMBOS)}")
+  outputs = output.split("+")
+  return {"model": _MODELS[model], "hs": "hs" in outputs,
+          "num_ns": Settings.num_ns if "ns" in outputs else 0}
+
+
+def parse_combos(text: str) -> list[str]:
+  """'sg-ns,cbow-hs' -> ['sg-ns', 'cbow-hs']; raises ValueError naming an unknown one."""
+  names = [n.strip() for n in text.split(",") if n.strip()]
+  if not names:
+    raise ValueError(f"no combination in {text!r}: choose from {', '.join(COMBOS)}")
+  for name in names:
+    combo_settings(name)
+  return list(dict.fromkeys(names))
+
+
+def machine_info() -> dict:
+  """The CPU model and core count, recorded beside every result."""
+  model = ""
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      model = next((line.split(":", 1)[1].strip() for line in f
+                    if line.startswith("model name")), "")
+  except OSError:
+    pass
+  return {"cpu_model": model or platform.processor() or "unknown", "cores": os.cpu_count(),
+          "platform": platform.platform()}
+
+
+def describe_machine(info: dict) -> str:
+  return f"{info['cpu_model']}, {info['cores']} cores"
+
+
 def run_worker(system: str, settings: Settings, extra: dict | None = None) -> dict:
   """Trains `system` in a subprocess; returns its JSON report (timings, RSS, scores)."""
+  if system == "gensim":
+    _plain_text(settings.corpus)  # A one-off preparation: made here, outside every clock.
   payload = json.dumps({"settings": dataclasses.asdict(settings), "extra": extra or {}})
   env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
   result = subprocess.run([sys.executable, os.path.abspath(__file__), system, payload],
@@ -46,8 +109,62 @@ def run_worker(system: str, settings: Settings, extra: dict | None = None) -> di
   return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+class Job(NamedTuple):
+  """One system trained with one combination; `label` names its runs in the results."""
+
+  combo: str
+  label: str
+  worker: str
+  extra: dict
+
+
+def run_jobs(jobs: list[Job], base: Settings, repeats: int) -> dict[str, dict[str, list[dict]]]:
+  """Reports by combination and label; repeat r uses seed r + 1, every other one in reverse order.
+
+  Alternating the order makes drift in the machine's load hit every job alike.
+  """
+  runs: dict[str, dict[str, list[dict]]] = {}
+  for job in jobs:
+    runs.setdefault(job.combo, {})[job.label] = []
+  for r in range(repeats):
+    for job in jobs if r % 2 == 0 else jobs[::-1]:
+      print(f"[{r + 1}/{repeats}] training {job.label} ({job.combo}) ...", file=sys.stderr,
+            flush=True)
+      settings = dataclasses.replace(base, seed=r + 1, **combo_settings(job.combo))
+      runs[job.combo][job.label].append(run_worker(job.worker, settings, job.extra))
+  return runs
+
+
 def _peak_rss_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _process_start_time() -> float:
+  """When this process started, as a `time.time()`.
+
+  psutil adds the kernel's boot time, which /proc/stat gives in whole seconds (0.35 s off on the
+  bench machine), to the start in clock ticks since boot; on Linux, take the boot time from the
+  clocks instead.
+  """
+  import psutil  # pylint: disable=import-outside-toplevel
+
+  created = psutil.Process().create_time()
+  if not sys.platform.startswith("linux"):
+    return created
+  since_boot = created - psutil.boot_time()
+  return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME) + since_boot
+
+
+def finish_report(report: dict, epochs: int, written_time: float | None) -> dict:
+  """Adds the whole-process time (start to vectors written), the OOV-wrong accuracy and peak RSS."""
+  whole = None if written_time is None else written_time - _process_start_time()
+  report["whole_seconds"] = whole
+  report["whole_words_per_sec"] = report["raw_words"] * epochs / whole if whole else None
+  # Comparable across vocabularies: out-of-vocabulary questions count as wrong.
+  report["analogy_all"] = report["analogy_correct"] / max(
+      report["analogy_total"] + report["analogy_oov"], 1)
+  report["peak_rss_mb"] = _peak_rss_mb()
+  return report
 
 
 def _evaluate(words: list[str], vectors) -> dict:
@@ -76,8 +193,14 @@ def _plain_text(path: str) -> str:
   return out
 
 
+def system_name(base: str, *tags: str) -> str:
+  """'gensim', 'gensim[cbow-hs]', 'w2v_jax[word2vec, sg-hs]': `base` and its non-empty tags."""
+  tags = tuple(t for t in tags if t)
+  return f"{base}[{', '.join(tags)}]" if tags else base
+
+
 def gensim_worker(s: Settings, extra: dict) -> dict:
-  """gensim Word2Vec (skip-gram); vocabulary time excluded.
+  """gensim Word2Vec; train time excludes the vocabulary, whole time is start to vectors written.
 
   mode "corpus_file" (default) is gensim's fastest, but its learning rate does not follow the
   linear schedule (`gensim_corpus_file_schedule` reproduces it): with 2 workers it ends at 0.0025
@@ -88,9 +211,11 @@ def gensim_worker(s: Settings, extra: dict) -> dict:
 
   mode = extra.get("mode", "corpus_file")
   path = _plain_text(s.corpus)
-  source = {"corpus_file": path} if mode == "corpus_file" else {"corpus_iterable": LineSentence(path)}
-  model = Word2Vec(vector_size=s.embedding_dim, window=s.window_size, negative=s.num_ns, sg=1,
-                   hs=0, min_count=s.min_count, sample=s.subsample, alpha=s.learning_rate,
+  source = ({"corpus_file": path} if mode == "corpus_file"
+            else {"corpus_iterable": LineSentence(path)})
+  model = Word2Vec(vector_size=s.embedding_dim, window=s.window_size,
+                   sg=1 if s.model == "skipgram" else 0, hs=int(s.hs), negative=s.num_ns,
+                   cbow_mean=1, min_count=s.min_count, sample=s.subsample, alpha=s.learning_rate,
                    min_alpha=s.learning_rate * 1e-4, workers=s.workers, epochs=s.epochs,
                    seed=s.seed)
   t0 = time.perf_counter()
@@ -101,13 +226,17 @@ def gensim_worker(s: Settings, extra: dict) -> dict:
               total_words=model.corpus_total_words, epochs=s.epochs)
   seconds = time.perf_counter() - t0
   kv = model.wv
-  report = {"system": "gensim" if mode == "corpus_file" else f"gensim[{mode}]",
-            "train_seconds": seconds, "vocab_seconds": vocab_seconds,
+  with tempfile.TemporaryDirectory(prefix="w2v_bench_gensim_") as out:
+    kv.save_word2vec_format(os.path.join(out, "vectors.txt"), binary=False)
+    written_time = time.time()
+  combo = combo_name(s)
+  report = {"system": system_name("gensim", "" if combo == "sg-ns" else combo,
+                                  "" if mode == "corpus_file" else mode),
+            "combo": combo, "train_seconds": seconds, "vocab_seconds": vocab_seconds,
             "raw_words": model.corpus_total_words, "vocab_size": len(kv.index_to_key),
             "words_per_sec": model.corpus_total_words * s.epochs / seconds}
   report.update(_evaluate(list(kv.index_to_key), kv.vectors))
-  report["peak_rss_mb"] = _peak_rss_mb()
-  return report
+  return finish_report(report, s.epochs, written_time)
 
 
 def gensim_corpus_file_schedule(workers: int, epochs: int):
@@ -134,7 +263,7 @@ def gensim_corpus_file_schedule(workers: int, epochs: int):
 
 
 def w2v_jax_worker(s: Settings, extra: dict) -> dict:
-  """w2v_jax's full training loop; corpus encoding and vocabulary time excluded.
+  """w2v_jax's full training loop; train time excludes the corpus encoding and vocabulary.
 
   extra "schedule": "gensim_corpus_file" trains with gensim corpus_file's effective learning rate
   instead of the linear decay, to test that the schedule explains the two systems' difference. It
@@ -147,10 +276,11 @@ def w2v_jax_worker(s: Settings, extra: dict) -> dict:
   if extra.pop("schedule", "linear") == "gensim_corpus_file":
     step_lib.make_schedule = gensim_corpus_file_schedule(s.workers, s.epochs)
   preset = extra.pop("preset", "word2vec")
-  overrides = dict(corpus=(s.corpus,), standardize="none", window_size=s.window_size,
-                   num_ns=s.num_ns, embedding_dim=s.embedding_dim, subsample=s.subsample,
-                   min_count=s.min_count, epochs=s.epochs, learning_rate=s.learning_rate,
-                   seed=s.seed, progress=False, checkpoint_every=0, log_every=10**9)
+  overrides = dict(corpus=(s.corpus,), standardize="none", model=s.model, hs=s.hs,
+                   num_ns=s.num_ns, window_size=s.window_size, embedding_dim=s.embedding_dim,
+                   subsample=s.subsample, min_count=s.min_count, epochs=s.epochs,
+                   learning_rate=s.learning_rate, seed=s.seed, progress=False,
+                   checkpoint_every=0, log_every=10**9)
   if preset == "seed":  # The seed keeps its own recipe; only the corpus and epochs are shared.
     overrides = dict(corpus=(s.corpus,), epochs=extra.pop("epochs", s.epochs), progress=False,
                      checkpoint_every=0, log_every=10**9, seed=s.seed)
@@ -158,24 +288,50 @@ def w2v_jax_worker(s: Settings, extra: dict) -> dict:
   # The run's files (vectors, checkpoint, cache: ~300 MB on the bench corpus) are not kept.
   with tempfile.TemporaryDirectory(prefix="w2v_bench_") as workdir:
     summary = train.train_and_evaluate(config, workdir)
-  report = {"system": f"w2v_jax[{preset}]", "train_seconds": summary["train_seconds"],
+  combo = None if preset == "seed" else combo_name(s)
+  report = {"system": system_name("w2v_jax", preset, "" if combo in (None, "sg-ns") else combo),
+            "combo": combo, "train_seconds": summary["train_seconds"],
             "vocab_seconds": summary["setup_seconds"], "raw_words": summary["raw_words"],
             "vocab_size": summary["vocab_size"], "words_per_sec": summary["words_per_sec"],
             "pairs_per_sec": summary["pairs_per_sec"],
             "pairs": summary["pairs_per_sec"] * summary["train_seconds"],
             "input_wait_fraction": summary["input_wait_fraction"]}
   report.update({k.split("/", 1)[1]: v for k, v in summary.items() if k.startswith("eval/")})
-  report["peak_rss_mb"] = _peak_rss_mb()
-  return report
+  return finish_report(report, config.epochs, summary.get("vectors_written_time"))
 
 
 WORKERS = {"gensim": gensim_worker, "w2v_jax": w2v_jax_worker}
+
+
+# A table column: the report key, its heading and its format.
+Column = tuple[str, str, str]
+
+
+def median(runs: list[dict], key: str) -> float | None:
+  vals = [x[key] for x in runs if x.get(key) is not None]
+  return statistics.median(vals) if vals else None
+
+
+def cells(runs: list[dict], columns: list[Column]) -> list[str]:
+  """The median of each column over `runs`, formatted; '-' where none reported it."""
+  return [fmt.format(v) if (v := median(runs, key)) is not None else "-"
+          for key, _, fmt in columns]
 
 
 def ratio(a: float | None, b: float | None) -> str:
   if a is None or b is None or b == 0:
     return "-"
   return f"{a / b:.2f}x"
+
+
+def ratio_cells(runs: list[dict], reference: list[dict], keys: list[str]) -> list[str]:
+  """median(runs) / median(reference) for each key."""
+  return [ratio(median(runs, k), median(reference, k)) for k in keys]
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+  lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+  return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def write_json(path: str, obj) -> None:

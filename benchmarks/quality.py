@@ -1,16 +1,24 @@
-r"""Vector quality of w2v_jax against gensim on the same text and settings, and seed vs word2vec.
+r"""Vector quality of w2v_jax against gensim on the same text and settings, per combination.
 
-  python benchmarks/quality.py --corpus ../shared/data/bench-corpus.txt.gz --gensim_schedule
+  python benchmarks/quality.py --corpus ../shared/data/bench-corpus.txt.gz --repeats 3 \
+      --gensim_schedule
+  python benchmarks/quality.py --corpus ../shared/data/bench-corpus.txt.gz --repeats 3 \
+      --combos sg-ns,cbow-ns,sg-hs,cbow-hs
 
-Trains w2v_jax (word2vec preset), gensim `Word2Vec` (sg, window 5, 5 negatives, dim 100,
-subsample 1e-3, min_count 5, 5 epochs; the `bench` extra) twice, in `corpus_file` mode (its
-fastest, whose learning rate decays only half-way within each epoch with 2 workers: see
-`common.gensim_worker`) and streaming the text (`iterable`, the linear decay asked for), and
-w2v_jax's `seed` preset (the notebook's recipe, its own 80 epochs) on one corpus, each in its own
-subprocess. `--gensim_schedule` adds w2v_jax trained with gensim corpus_file's effective learning
-rate (`common.gensim_corpus_file_schedule`), which isolates what that schedule is worth.
+For each combination in --combos (skip-gram or CBOW, with 5 negatives, or hierarchical softmax
+and no negatives), trains w2v_jax (word2vec preset) and gensim `Word2Vec` in `corpus_file` mode
+(its fastest; window 5, dim 100, subsample 1e-3, min_count 5, 5 epochs, lr 0.025, CBOW averaging
+its context; the `bench` extra), each in its own subprocess, --repeats times with seeds 1, 2, ...
+
+With the default --combos sg-ns it also trains gensim streaming the text (`iterable`: in
+`corpus_file` mode gensim's learning rate decays only half-way within each epoch with 2 workers,
+see `common.gensim_worker`) and w2v_jax's `seed` preset (the notebook's recipe, its own 80 epochs;
+--no_seed skips it). `--gensim_schedule` adds w2v_jax trained with gensim corpus_file's effective
+learning rate (`common.gensim_corpus_file_schedule`), which isolates what that schedule is worth.
+
 Evaluates all with w2v_jax's evaluator (analogies restricted to the 30,000 most frequent words,
-WordSim-353 Spearman) and prints one table with ratios to both gensim runs. Writes JSON.
+WordSim-353 Spearman) and prints one table: medians, the training time, the whole process's time
+(start to vectors written) and each row's ratios to its combination's gensim runs. Writes JSON.
 """
 
 from __future__ import annotations
@@ -18,12 +26,59 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import common  # pylint: disable=wrong-import-position
+
+COLUMNS: list[common.Column] = [
+    ("analogy_accuracy", "analogy acc", "{:.4f}"),
+    ("analogy_total", "questions", "{:,.0f}"),
+    ("analogy_all", "acc, OOV wrong", "{:.4f}"),
+    ("wordsim_spearman", "WS353 rho", "{:.3f}"),
+    ("train_seconds", "train s", "{:.1f}"),
+    ("whole_seconds", "whole s", "{:.1f}"),
+]
+RATIOS = (("analogy_accuracy", "analogy"), ("wordsim_spearman", "rho"))
+# Row labels in table order; the extras only run for the default combination.
+ROWS = {
+    "w2v_jax": "w2v_jax (word2vec preset)",
+    "w2v_jax[cf schedule]": "w2v_jax, gensim cf's learning rate",
+    "gensim": "gensim 4.4, corpus_file (cf)",
+    "gensim[iterable]": "gensim 4.4, iterable (it)",
+    "w2v_jax[seed]": "w2v_jax (seed preset, {seed_epochs} ep)",
+}
+REFERENCES = (("gensim", "gensim cf"), ("gensim[iterable]", "gensim it"))
+
+
+def make_jobs(combos: list[str], with_extras: bool, gensim_schedule: bool) -> list[common.Job]:
+  jobs = []
+  for combo in combos:
+    jobs += [common.Job(combo, "w2v_jax", "w2v_jax", {}), common.Job(combo, "gensim", "gensim", {})]
+  if with_extras:
+    jobs.append(common.Job("sg-ns", "gensim[iterable]", "gensim", {"mode": "iterable"}))
+  if gensim_schedule:
+    jobs.append(common.Job("sg-ns", "w2v_jax[cf schedule]", "w2v_jax",
+                           {"schedule": "gensim_corpus_file"}))
+  return jobs
+
+
+def table(runs: dict[str, dict[str, list[dict]]], seed_epochs: int) -> str:
+  """One row per (combination, system) with ratios to that combination's gensim runs."""
+  refs = [(label, name) for label, name in REFERENCES
+          if any(by_label.get(label) for by_label in runs.values())]
+  header = (["combo", "system"] + [heading for _, heading, _ in COLUMNS]
+            + [f"{name} / {ref}" for _, ref in refs for _, name in RATIOS])
+  rows = []
+  for combo, by_label in runs.items():
+    for label, row_name in ROWS.items():
+      if by_label.get(label):
+        ratios = [cell for ref, _ in refs for cell in common.ratio_cells(
+            by_label[label], by_label.get(ref, []), [key for key, _ in RATIOS])]
+        rows.append([combo, row_name.format(seed_epochs=seed_epochs),
+                     *common.cells(by_label[label], COLUMNS), *ratios])
+  return common.markdown_table(header, rows)
 
 
 def main() -> None:
@@ -31,6 +86,8 @@ def main() -> None:
   parser.add_argument("--corpus", required=True)
   parser.add_argument("--epochs", type=int, default=5)
   parser.add_argument("--repeats", type=int, default=1)
+  parser.add_argument("--combos", default="sg-ns",
+                      help=f"Comma-separated, from {','.join(common.COMBOS)}.")
   parser.add_argument("--seed_epochs", type=int, default=80, help="Epochs of the seed preset.")
   parser.add_argument("--no_seed", action="store_true", help="Skip the seed preset.")
   parser.add_argument("--gensim_schedule", action="store_true",
@@ -39,63 +96,33 @@ def main() -> None:
   args = parser.parse_args()
   if not os.path.exists(args.corpus):
     sys.exit(f"error: --corpus {args.corpus}: no such file")
+  try:
+    combos = common.parse_combos(args.combos)
+  except ValueError as e:
+    parser.error(f"--combos: {e}")
+  with_extras = combos == ["sg-ns"]  # The extras compare skip-gram with negative sampling only.
+  if args.gensim_schedule and not with_extras:
+    parser.error("--gensim_schedule: only with --combos sg-ns")
 
-  systems = {"w2v_jax": ("w2v_jax", {}), "gensim": ("gensim", {}),
-             "gensim[iterable]": ("gensim", {"mode": "iterable"})}
-  if args.gensim_schedule:
-    systems["w2v_jax[cf schedule]"] = ("w2v_jax", {"schedule": "gensim_corpus_file"})
-  runs: dict[str, list[dict]] = {name: [] for name in [*systems, "w2v_jax[seed]"]}
-  for r in range(args.repeats):
-    # Repeat r uses seed r + 1 for every system: the medians are over independent runs.
-    settings = common.Settings(corpus=args.corpus, epochs=args.epochs, seed=r + 1)
-    order = list(systems) if r % 2 == 0 else list(reversed(systems))
-    for name in order:
-      print(f"[{r + 1}/{args.repeats}] training {name} ...", file=sys.stderr, flush=True)
-      worker, extra = systems[name]
-      runs[name].append(common.run_worker(worker, settings, extra))
   settings = common.Settings(corpus=args.corpus, epochs=args.epochs)
-  if not args.no_seed:
+  runs = common.run_jobs(make_jobs(combos, with_extras, args.gensim_schedule), settings,
+                         args.repeats)
+  if with_extras and not args.no_seed:
     print("training w2v_jax seed preset ...", file=sys.stderr, flush=True)
-    runs["w2v_jax[seed]"].append(
-        common.run_worker("w2v_jax", settings, {"preset": "seed", "epochs": args.seed_epochs}))
+    runs["sg-ns"]["w2v_jax[seed]"] = [common.run_worker(
+        "w2v_jax", settings, {"preset": "seed", "epochs": args.seed_epochs})]
 
-  def med(system, key):
-    vals = [x[key] for x in runs[system] if x.get(key) is not None]
-    return statistics.median(vals) if vals else None
-
-  for xs in runs.values():  # Comparable across vocabularies: out-of-vocabulary counts as wrong.
-    for x in xs:
-      x["analogy_all"] = x["analogy_correct"] / (x["analogy_total"] + x["analogy_oov"])
-  cols = [("analogy_accuracy", "analogy acc", "{:.4f}"),
-          ("analogy_total", "questions", "{:,.0f}"),
-          ("analogy_all", "acc, OOV wrong", "{:.4f}"),
-          ("wordsim_spearman", "WS353 rho", "{:.3f}"),
-          ("train_seconds", "train s", "{:.1f}")]
-  first = runs["w2v_jax"][0]
-  print(f"\ncorpus {args.corpus}: {first['raw_words']:,} words; analogy accuracy over the "
-        f"questions whose words are all among each system's 30,000 most frequent (their count "
-        f"in 'questions'); 'acc, OOV wrong' over all "
-        f"{first['analogy_total'] + first['analogy_oov']:,.0f}; "
+  machine = common.machine_info()
+  first = runs[combos[0]]["w2v_jax"][0]
+  print(f"\ncorpus {args.corpus}: {first['raw_words']:,} words; {args.epochs} epochs; "
+        f"{common.describe_machine(machine)}; analogy accuracy over the questions whose words are "
+        f"all among each system's 30,000 most frequent (their count in 'questions'); "
+        f"'acc, OOV wrong' over all {first['analogy_total'] + first['analogy_oov']:,.0f}; "
+        f"whole s: process start to vectors written; "
         f"medians of {args.repeats} run(s) with seeds 1..{args.repeats}")
-  ratio_cols = [("analogy_accuracy", "analogy"), ("wordsim_spearman", "rho")]
-  references = (("gensim", "gensim cf"), ("gensim[iterable]", "gensim it"))
-  header = (["system"] + [c[1] for c in cols]
-            + [f"{name} / {ref}" for _, ref in references for _, name in ratio_cols])
-  print("| " + " | ".join(header) + " |")
-  print("|---" * len(header) + "|")
-  for system, label in (("w2v_jax", "w2v_jax (word2vec preset)"),
-                        ("w2v_jax[cf schedule]", "w2v_jax, gensim cf's learning rate"),
-                        ("gensim", "gensim 4.4, corpus_file (cf)"),
-                        ("gensim[iterable]", "gensim 4.4, iterable (it)"),
-                        ("w2v_jax[seed]", f"w2v_jax (seed preset, {args.seed_epochs} ep)")):
-    if not runs[system]:
-      continue
-    vals = {k: med(system, k) for k, _, _ in cols}
-    cells = [fmt.format(vals[k]) if vals[k] is not None else "-" for k, _, fmt in cols]
-    ratios = [common.ratio(vals[k], med(ref, k)) for ref, _ in references for k, _ in ratio_cols]
-    print(f"| {label} | " + " | ".join(cells + ratios) + " |")
-  common.write_json(args.json, {"settings": dataclasses.asdict(settings), "runs": runs,
-                                "command": " ".join(sys.argv)})
+  print(table(runs, args.seed_epochs))
+  common.write_json(args.json, {"settings": dataclasses.asdict(settings), "combos": combos,
+                                "machine": machine, "runs": runs, "command": " ".join(sys.argv)})
   print(f"\nwrote {args.json}")
 
 

@@ -1,14 +1,23 @@
 r"""Training throughput of w2v_jax against gensim, side by side, plus step time against vocab size.
 
-  python benchmarks/throughput.py --corpus ../shared/data/bench-corpus.txt.gz
+  python benchmarks/throughput.py --corpus ../shared/data/bench-corpus.txt.gz --repeats 3
+  python benchmarks/throughput.py --corpus ../shared/data/bench-corpus.txt.gz --repeats 3 \
+      --combos sg-ns,cbow-ns,sg-hs,cbow-hs
   python benchmarks/throughput.py --corpus ../shared/data/small-corpus.txt.gz --epochs 1 --no_gensim
 
-Each system trains in its own subprocess (own peak RSS), the two alternating when --repeats > 1
-so machine noise hits both. Timed: the training passes only (w2v_jax: the loop including jit
-compilation and the input pipeline; gensim: `train()`); vocabulary building and corpus encoding
-are excluded for both. Both are evaluated with w2v_jax's evaluator. Also measures the JAX floor
-(the peak RSS of JAX, the two tables and one compiled step, nothing else) and the step time
-against vocabulary size. Prints a table and writes JSON.
+For each combination in --combos (skip-gram or CBOW, with 5 negatives, or hierarchical softmax and
+no negatives; default sg-ns), each system trains in its own subprocess (own peak RSS), the two
+alternating when --repeats > 1 so machine noise hits both. Two times: the training passes only
+(w2v_jax: the loop including jit compilation and the input pipeline; gensim: `train()`; vocabulary
+building and corpus encoding excluded for both), and the whole process, from its start to the
+vectors written (what a user waits for; gensim's plain-text copy of a .gz corpus is made
+beforehand). Both are evaluated with w2v_jax's evaluator. Also measures the JAX floor (the peak RSS
+of JAX, the two tables and one compiled step, nothing else) and the step alone, on synthetic
+Zipf batches at V = 50,000: the per-pair step of commit fb504b7 (from `git archive`) against the
+generic step in per-pair and window layouts, skip-gram and CBOW, negatives and hierarchical
+softmax, each in fresh subprocesses that take turns; and the default step's time at two vocabulary
+sizes (flat: it touches only the batch's rows). If any of these fails, the comparison is still
+printed and saved. Prints tables and writes JSON.
 """
 
 from __future__ import annotations
@@ -19,56 +28,146 @@ import functools
 import json
 import os
 import statistics
+import importlib
 import subprocess
 import sys
+import tempfile
 import time
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import common  # pylint: disable=wrong-import-position
 
 
-def step_time_worker(vocab_sizes: list[int], batch_size: int, steps: int, rounds: int) -> dict:
-  """Median seconds per step at each vocabulary size, on the same batches (ids < 10k)."""
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  import numpy as np  # pylint: disable=import-outside-toplevel
+STEP_VOCAB = 50_000  # The bench corpus' vocabulary.
+STEP_DIM = 100
+STEP_NUM_NS = 5
+PATH_LENGTH = 20  # Hierarchical softmax: nodes per path, 10 to 20 of them real.
+WINDOW_FILL = 0.55  # Valid share of 2 x 5 slots with word2vec's dynamic window and sentence ends.
+OLD_STEP_COMMIT = "fb504b7"  # The per-pair step the generic step replaced.
+# Layout: (examples per step, context slots per example), the trainer's defaults.
+LAYOUTS = {"pairs": (1024, 1), "windows": (128, 10)}
 
-  from w2v_jax import negatives  # pylint: disable=import-outside-toplevel
-  from w2v_jax import step as step_lib  # pylint: disable=import-outside-toplevel
 
+@dataclasses.dataclass(frozen=True)
+class StepVariant:
+  """A step to time: the generic step with one objective, or the old per-pair step."""
+
+  layout: str  # A key of LAYOUTS.
+  model: str = "skipgram"
+  hs: bool = False  # Hierarchical softmax and no negatives; else 5 negatives per example.
+  old: bool = False  # OLD_STEP_COMMIT's per-pair step, run from that commit's w2v_jax/.
+
+  @property
+  def name(self) -> str:
+    model = {"skipgram": "sg", "cbow": "cbow"}[self.model]
+    return f"{'old-' if self.old else ''}{model}{'-hs' if self.hs else ''}-{self.layout}"
+
+  @property
+  def num_ns(self) -> int:
+    return 0 if self.hs else STEP_NUM_NS
+
+
+STEP_VARIANTS = {v.name: v for v in (
+    StepVariant("pairs", old=True), StepVariant("pairs"), StepVariant("windows"),
+    StepVariant("windows", "cbow"), StepVariant("windows", hs=True),
+    StepVariant("windows", "cbow", hs=True))}
+OLD_VARIANT = "old-sg-pairs"
+DEFAULT_VARIANT = "sg-pairs"  # What the trainer runs for sg-ns.
+
+
+def _zipf_ids(rng: np.random.Generator, size: int, shape: tuple[int, ...]) -> np.ndarray:
+  return (np.minimum(rng.zipf(1.2, shape), size) - 1).astype(np.int32)
+
+
+def make_step_batches(variant: StepVariant, steps: int, vocab_size: int) -> dict[str, np.ndarray]:
+  """[steps, B, ...] batches of the generic step, Zipf ids; the same windows for every variant."""
   rng = np.random.default_rng(0)
-  used = min(vocab_sizes)
-  base_counts = np.sort(rng.zipf(1.3, used))[::-1]
-  batches = {"targets": jnp.asarray(rng.integers(0, used, (steps, batch_size)), jnp.int32),
-             "contexts": jnp.asarray(rng.integers(0, used, (steps, batch_size)), jnp.int32),
-             "mask": jnp.ones((steps, batch_size), jnp.float32),
-             # As in training: the input pipeline draws the negatives.
-             "negatives": jnp.asarray(rng.integers(0, used, (steps, batch_size, 5)), jnp.int32)}
-  runners = {}
-  for v in vocab_sizes:
-    counts = np.zeros(v, np.int64)
-    counts[:used] = base_counts  # Same noise distribution at every size.
-    tx = step_lib.make_optimizer("sgd", 0.025, 10**7)
-    state = step_lib.create_train_state(
-        jax.random.PRNGKey(0), v, 100, tx,
-        negatives.build_alias_table(negatives.unigram_probs(counts)))
-    fn = jax.jit(functools.partial(step_lib.train_steps, tx=tx,
-                                   settings=step_lib.StepSettings()), donate_argnums=0)
-    state, _ = fn(state, batches)
-    jax.block_until_ready(state)
-    runners[v] = [fn, state]
-  times = {v: [] for v in vocab_sizes}
-  for _ in range(rounds):  # Interleaved, so drift in machine load hits every size alike.
-    for v in vocab_sizes:
-      fn, state = runners[v]
+  batch_size, slots = LAYOUTS[variant.layout]
+  shape = (steps, batch_size)
+  fill = WINDOW_FILL if slots > 1 else 1.0
+  batches = {"centres": _zipf_ids(rng, vocab_size, shape),
+             "contexts": _zipf_ids(rng, vocab_size, (*shape, slots)),
+             "mask": (rng.random((*shape, slots)) < fill).astype(np.float32)}
+  if variant.num_ns:  # Per window, as the input pipeline draws them.
+    batches["negatives"] = _zipf_ids(rng, vocab_size, (*shape, variant.num_ns))
+  if variant.hs:  # Random paths through a tree of vocab_size - 1 nodes.
+    lengths = rng.integers(PATH_LENGTH // 2, PATH_LENGTH + 1, (*shape, 1))
+    batches["points"] = _zipf_ids(rng, vocab_size - 1, (*shape, PATH_LENGTH))
+    batches["codes"] = rng.integers(0, 2, (*shape, PATH_LENGTH)).astype(np.float32)
+    batches["path_mask"] = (np.arange(PATH_LENGTH) < lengths).astype(np.float32)
+  return batches
+
+
+def old_step_batches(batches: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """The old step's pairs: a window's one slot is the target, its centre the context."""
+  return {"targets": batches["contexts"][..., 0], "contexts": batches["centres"],
+          "mask": batches["mask"][..., 0], "negatives": batches["negatives"]}
+
+
+def _import_step(w2v_path: str | None):
+  """`w2v_jax.step`: this checkout's, or the copy of w2v_jax/ in w2v_path."""
+  if w2v_path is None:
+    return importlib.import_module("w2v_jax.step")
+  if "w2v_jax" in sys.modules:
+    raise RuntimeError("the old step needs a fresh interpreter: w2v_jax is already imported")
+  sys.path.insert(0, w2v_path)
+  step_lib = importlib.import_module("w2v_jax.step")
+  if not os.path.abspath(step_lib.__file__).startswith(os.path.abspath(w2v_path) + os.sep):
+    raise RuntimeError(f"imported {step_lib.__file__}, not the copy in {w2v_path}")
+  return step_lib
+
+
+def _make_runner(step_lib, variant: StepVariant, vocab_size: int):
+  """The jitted `train_steps` of `variant` and its initial state."""
+  import jax  # pylint: disable=import-outside-toplevel
+
+  tx = step_lib.make_optimizer("sgd", 0.025, 10**7)
+  key = jax.random.PRNGKey(0)
+  if variant.old:
+    state = step_lib.create_train_state(key, vocab_size, STEP_DIM, tx, None)
+    bound = {"settings": step_lib.StepSettings()}
+  else:
+    from w2v_jax import objectives  # pylint: disable=import-outside-toplevel
+
+    objective = objectives.Word2Vec(model=variant.model, hs=variant.hs, num_ns=variant.num_ns)
+    state = step_lib.create_train_state(key, objective.tables(vocab_size), STEP_DIM, tx)
+    bound = {"objective": objective}
+  fn = jax.jit(functools.partial(step_lib.train_steps, tx=tx, **bound), donate_argnums=0)
+  return fn, state
+
+
+def step_time_worker(variant: str, vocab_sizes: list[int], steps: int, calls: int,
+                     w2v_path: str | None = None) -> dict:
+  """Seconds per step of each of `calls` calls of `steps` steps, after a warm-up call, at each
+  vocabulary size (interleaved; the same batches, ids < min(vocab_sizes)), and the pairs per step.
+
+  The old variant imports w2v_jax from `w2v_path`, so it needs a fresh interpreter.
+  """
+  import jax  # pylint: disable=import-outside-toplevel
+
+  v = STEP_VARIANTS[variant]
+  if v.old and w2v_path is None:
+    raise ValueError(f"{variant} needs w2v_path: a copy of w2v_jax/ at {OLD_STEP_COMMIT}")
+  step_lib = _import_step(w2v_path if v.old else None)
+  batches = make_step_batches(v, steps, min(vocab_sizes))
+  pairs_per_step = float(batches["mask"].sum()) / steps
+  batches = jax.device_put(old_step_batches(batches) if v.old else batches)
+  fns, states = {}, {}
+  for size in vocab_sizes:
+    fns[size], states[size] = _make_runner(step_lib, v, size)
+  times = {size: [] for size in vocab_sizes}
+  for call in range(calls + 1):
+    for size, fn in fns.items():
       t0 = time.perf_counter()
-      for _ in range(8):
-        state, _ = fn(state, batches)
-      jax.block_until_ready(state)
-      runners[v][1] = state
-      times[v].append((time.perf_counter() - t0) / (8 * steps))
-  return {str(v): statistics.median(t) for v, t in times.items()}
+      states[size], _ = fn(states[size], batches)
+      jax.block_until_ready(states[size])
+      if call:  # Call 0 compiles.
+        times[size].append((time.perf_counter() - t0) / steps)
+  return {"pairs_per_step": pairs_per_step,
+          "seconds_per_step": {str(size): t for size, t in times.items()}}
 
 
 def jax_floor_worker(vocab_size: int, dim: int, batch_size: int, num_ns: int) -> dict:
@@ -83,7 +182,6 @@ def jax_floor_worker(vocab_size: int, dim: int, batch_size: int, num_ns: int) ->
 
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  import numpy as np  # pylint: disable=import-outside-toplevel
 
   def step(tables, targets_B, ids_BxC, lr):
     target_VxD, context_VxD = tables
@@ -107,16 +205,139 @@ def jax_floor_worker(vocab_size: int, dim: int, batch_size: int, num_ns: int) ->
   return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
 
-def _in_subprocess(call: str) -> dict:
-  """Runs `benchmarks.throughput.<call>` in a fresh interpreter; returns its JSON result."""
+def _in_subprocess(call: str) -> dict | None:
+  """Runs `benchmarks.throughput.<call>` in a fresh interpreter; its JSON result, or None."""
   code = (f"import json,sys; sys.path.insert(0, {common.ROOT!r}); "
           f"from benchmarks import throughput; print(json.dumps(throughput.{call}))")
-  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+  if out.returncode != 0:
+    print(f"warning: {call} failed; skipped:\n{out.stderr[-2000:]}", file=sys.stderr)
+    return None
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure_step_time(vocab_sizes, batch_size, steps, rounds) -> dict:
-  return _in_subprocess(f"step_time_worker({vocab_sizes!r}, {batch_size}, {steps}, {rounds})")
+def extract_old_step(directory: str) -> str | None:
+  """OLD_STEP_COMMIT's w2v_jax/ under `directory` (`git archive | tar -x`); None if that fails."""
+  archive = subprocess.run(["git", "-C", common.ROOT, "archive", OLD_STEP_COMMIT, "w2v_jax"],
+                           capture_output=True, check=False)
+  if archive.returncode == 0:
+    tar = subprocess.run(["tar", "-x", "-C", directory], input=archive.stdout,
+                         capture_output=True, check=False)
+    if tar.returncode == 0:
+      return directory
+  print(f"warning: cannot extract w2v_jax/ at {OLD_STEP_COMMIT}; the old step is skipped:\n"
+        f"{archive.stderr.decode(errors='replace')[-500:]}", file=sys.stderr)
+  return None
+
+
+def summarise_steps(times: dict[str, list[float]], pairs: dict[str, float]) -> dict:
+  """Median ms/step and pairs/s of each variant, and their ratios to the old step's."""
+  rows = {}
+  for name, seconds in times.items():
+    v = STEP_VARIANTS[name]
+    step_s = statistics.median(seconds)
+    rows[name] = {"layout": v.layout, "examples_per_step": LAYOUTS[v.layout][0],
+                  "slots": LAYOUTS[v.layout][1], "pairs_per_step": pairs[name],
+                  "seconds_per_step": step_s, "pairs_per_sec": pairs[name] / step_s,
+                  "calls": len(seconds), "per_call_seconds_per_step": seconds}
+  old = rows.get(OLD_VARIANT)
+  for row in rows.values():
+    row["pairs_per_sec_vs_old"] = row["pairs_per_sec"] / old["pairs_per_sec"] if old else None
+    row["seconds_per_step_vs_old"] = (row["seconds_per_step"] / old["seconds_per_step"]
+                                      if old else None)
+  return rows
+
+
+def measure_steps(names: list[str], steps: int, calls: int, rounds: int) -> dict:
+  """Each variant in `rounds` fresh subprocesses, taking turns so machine drift hits all alike."""
+  times, pairs = {name: [] for name in names}, {}
+  with tempfile.TemporaryDirectory() as tmp:
+    old_path = extract_old_step(tmp) if OLD_VARIANT in names else None
+    for _ in range(rounds):
+      for name in names:
+        if STEP_VARIANTS[name].old and old_path is None:
+          continue
+        out = _in_subprocess(f"step_time_worker({name!r}, [{STEP_VOCAB}], {steps}, {calls}, "
+                             f"{old_path!r})")
+        if out:
+          times[name] += out["seconds_per_step"][str(STEP_VOCAB)]
+          pairs[name] = out["pairs_per_step"]
+  return summarise_steps({k: t for k, t in times.items() if t}, pairs)
+
+
+def measure_vocab_times(vocab_sizes: list[int], steps: int, calls: int) -> dict | None:
+  """Median seconds per step of the default layout at each vocabulary size, one subprocess."""
+  out = _in_subprocess(f"step_time_worker({DEFAULT_VARIANT!r}, {vocab_sizes!r}, {steps}, {calls})")
+  if out is None:
+    return None
+  return {size: statistics.median(t) for size, t in out["seconds_per_step"].items()}
+
+
+COLUMNS: list[common.Column] = [
+    ("train_seconds", "train s", "{:.1f}"), ("whole_seconds", "whole s", "{:.1f}"),
+    ("words_per_sec", "words/s", "{:,.0f}"), ("whole_words_per_sec", "whole words/s", "{:,.0f}"),
+    ("pairs_per_sec", "pairs/s", "{:,.0f}"), ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
+    ("analogy_accuracy", "analogy", "{:.4f}"), ("wordsim_spearman", "WS353 rho", "{:.3f}")]
+
+
+def make_jobs(combos: list[str], extra: dict, with_gensim: bool) -> list[common.Job]:
+  jobs = []
+  for combo in combos:
+    jobs.append(common.Job(combo, "w2v_jax", "w2v_jax", extra))
+    if with_gensim:
+      jobs.append(common.Job(combo, "gensim", "gensim", {}))
+  return jobs
+
+
+def add_gensim_pairs(by_label: dict[str, list[dict]]) -> None:
+  """gensim does not count pairs: it walks the same windows, so use w2v_jax's count."""
+  ours, theirs = by_label.get("w2v_jax", []), by_label.get("gensim", [])
+  if ours and theirs:
+    pairs = statistics.mean(x["pairs"] for x in ours)
+    for x in theirs:
+      x["pairs_per_sec"] = pairs / x["train_seconds"]
+
+
+def table(runs: dict[str, dict[str, list[dict]]]) -> str:
+  """w2v_jax, gensim and their ratio for each combination."""
+  rows = []
+  for combo, by_label in runs.items():
+    ours, theirs = by_label.get("w2v_jax", []), by_label.get("gensim", [])
+    rows.append([combo, "w2v_jax", *common.cells(ours, COLUMNS)])
+    if theirs:
+      rows.append([combo, "gensim", *common.cells(theirs, COLUMNS)])
+      rows.append([combo, "w2v_jax / gensim",
+                   *common.ratio_cells(ours, theirs, [key for key, _, _ in COLUMNS])])
+  return common.markdown_table(["combo", "system"] + [h for _, h, _ in COLUMNS], rows)
+
+
+def print_floor(floor: dict, gensim_runs: list[dict], combo: str) -> None:
+  gensim_mb = common.median(gensim_runs, "peak_rss_mb")
+  print(f"\nJAX floor (JAX, the two tables and one compiled step, nothing else): peak RSS "
+        f"{floor['peak_rss_mb']:.0f} MB = {common.ratio(floor['peak_rss_mb'], gensim_mb)}"
+        f" gensim's whole run ({combo})")
+
+
+def print_steps(rows: dict, steps: int) -> None:
+  print(f"\nstep time, {steps} steps per call, V = {STEP_VOCAB:,}, dim {STEP_DIM}, Zipf ids; "
+        f"windows: {WINDOW_FILL:.0%} of the slots valid; hs: paths of "
+        f"{PATH_LENGTH // 2}-{PATH_LENGTH} nodes; pairs: valid (context, centre) slots:")
+  table_rows = [[name, f"{r['examples_per_step']} x {r['slots']}", f"{r['pairs_per_step']:,.0f}",
+                 f"{r['seconds_per_step'] * 1e3:.3f}", f"{r['pairs_per_sec']:,.0f}",
+                 "-" if r["pairs_per_sec_vs_old"] is None else f"{r['pairs_per_sec_vs_old']:.2f}x",
+                 str(r["calls"])] for name, r in rows.items()]
+  print(common.markdown_table(["step", "B x S", "pairs/step", "ms/step", "pairs/s",
+                               f"pairs/s vs {OLD_VARIANT}", "calls"], table_rows))
+
+
+def print_vocab_times(vocab_times: dict) -> None:
+  batch_size, _ = LAYOUTS[STEP_VARIANTS[DEFAULT_VARIANT].layout]
+  print(f"\nstep time ({DEFAULT_VARIANT}, batch {batch_size}, same batches) by vocabulary size:")
+  for v, t in vocab_times.items():
+    print(f"  V = {int(v):>9,}: {t * 1e3:.3f} ms/step")
+  items = list(vocab_times.items())
+  (first_v, first), (last_v, last) = items[0], items[-1]
+  print(f"  ratio V={int(last_v):,} / V={int(first_v):,}: {last / first:.3f}")
 
 
 def main() -> None:
@@ -124,74 +345,65 @@ def main() -> None:
   parser.add_argument("--corpus", required=True)
   parser.add_argument("--epochs", type=int, default=5)
   parser.add_argument("--repeats", type=int, default=1, help="Alternating runs of each system.")
+  parser.add_argument("--combos", default="sg-ns",
+                      help=f"Comma-separated, from {','.join(common.COMBOS)}.")
   parser.add_argument("--batch_size", type=int, default=None)
   parser.add_argument("--steps_per_call", type=int, default=None)
   parser.add_argument("--no_gensim", action="store_true")
-  parser.add_argument("--vocab_sizes", default="10000,1000000")
+  parser.add_argument("--vocab_sizes", default="10000,1000000",
+                      help="Step time of the default layout at these sizes (first and last).")
+  parser.add_argument("--step_rounds", type=int, default=3,
+                      help="Fresh subprocesses per step variant, the variants taking turns.")
+  parser.add_argument("--step_calls", type=int, default=8,
+                      help="Timed calls (of --steps_per_call steps) per step subprocess.")
   parser.add_argument("--json", default="benchmarks/results/throughput.json")
   args = parser.parse_args()
   if not os.path.exists(args.corpus):
     sys.exit(f"error: --corpus {args.corpus}: no such file")
+  try:
+    combos = common.parse_combos(args.combos)
+  except ValueError as e:
+    parser.error(f"--combos: {e}")
 
   extra = {k: v for k, v in (("batch_size", args.batch_size),
                              ("steps_per_call", args.steps_per_call)) if v is not None}
-  runs = []
-  for r in range(args.repeats):
-    settings = common.Settings(corpus=args.corpus, epochs=args.epochs, seed=r + 1)
-    order = ["w2v_jax", "gensim"] if r % 2 == 0 else ["gensim", "w2v_jax"]
-    for system in order:
-      if system == "gensim" and args.no_gensim:
-        continue
-      print(f"[{r + 1}/{args.repeats}] training {system} ...", file=sys.stderr, flush=True)
-      runs.append(common.run_worker(system, settings, dict(extra) if system == "w2v_jax" else {}))
-  ours = [x for x in runs if x["system"].startswith("w2v_jax")]
-  theirs = [x for x in runs if x["system"] == "gensim"]
-  if ours and theirs:  # gensim does not count pairs: it walks the same windows, so use ours.
-    pairs_per_epoch = statistics.mean(x["pairs"] for x in ours) / args.epochs
-    for x in theirs:
-      x["pairs_per_sec"] = pairs_per_epoch * args.epochs / x["train_seconds"]
+  settings = common.Settings(corpus=args.corpus, epochs=args.epochs)
+  runs = common.run_jobs(make_jobs(combos, extra, not args.no_gensim), settings, args.repeats)
+  for by_label in runs.values():
+    add_gensim_pairs(by_label)
+  machine = common.machine_info()
+  first = runs[combos[0]]["w2v_jax"][0]
+  print(f"\ncorpus {args.corpus}: {first['raw_words']:,} words, vocabulary "
+        f"{first['vocab_size']:,}, {args.epochs} epochs, {common.describe_machine(machine)}, "
+        f"medians of {args.repeats} run(s); whole: process start to vectors written")
+  print(table(runs))
+  waits = {combo: common.median(by_label["w2v_jax"], "input_wait_fraction")
+           for combo, by_label in runs.items()}
+  print("\nw2v_jax input pipeline: the step waited for data "
+        + ", ".join(f"{100 * w:.1f}% ({combo})" for combo, w in waits.items() if w is not None)
+        + " of the training time")
+  results = {"settings": dataclasses.asdict(settings), "combos": combos, "machine": machine,
+             "extra": extra, "runs": runs, "command": " ".join(sys.argv)}
+  common.write_json(args.json, results)  # Saved now: what follows may fail (then it is skipped).
 
-  sizes = [int(v) for v in args.vocab_sizes.split(",")]
-  floor = _in_subprocess(f"jax_floor_worker({runs[0]['vocab_size']}, 100, "
-                         f"{args.batch_size or 1024}, 5)")
-  step_times = measure_step_time(sizes, args.batch_size or 1024, args.steps_per_call or 32, 15)
-
-  def med(xs, key):
-    vals = [x[key] for x in xs if x.get(key) is not None]
-    return statistics.median(vals) if vals else None
-
-  cols = [("train_seconds", "train s", "{:.1f}"), ("words_per_sec", "words/s", "{:,.0f}"),
-          ("pairs_per_sec", "pairs/s", "{:,.0f}"), ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
-          ("analogy_accuracy", "analogy", "{:.4f}"), ("wordsim_spearman", "WS353 rho", "{:.3f}")]
-  rows = [("w2v_jax", ours), ("gensim", theirs)]
-  print(f"\ncorpus {args.corpus}: {runs[0]['raw_words']:,} words, vocabulary "
-        f"{runs[0]['vocab_size']:,}, {args.epochs} epochs, {os.cpu_count()} cores, "
-        f"medians of {args.repeats} run(s)")
-  print("| system | " + " | ".join(c[1] for c in cols) + " |")
-  print("|---" * (len(cols) + 1) + "|")
-  for name, xs in rows:
-    if xs:
-      cells = [fmt.format(v) if (v := med(xs, k)) is not None else "-" for k, _, fmt in cols]
-      print(f"| {name} | " + " | ".join(cells) + " |")
-  if ours and theirs:
-    print("| w2v_jax / gensim | " + " | ".join(
-        common.ratio(med(ours, k), med(theirs, k)) for k, _, _ in cols) + " |")
-  if ours:
-    print(f"\nw2v_jax input pipeline: the step waited for data "
-          f"{100 * med(ours, 'input_wait_fraction'):.1f}% of the training time")
-  if theirs:
-    print(f"\nJAX floor (JAX, the two tables and one compiled step, nothing else): peak RSS "
-          f"{floor['peak_rss_mb']:.0f} MB = {common.ratio(floor['peak_rss_mb'], med(theirs, 'peak_rss_mb'))}"
-          f" gensim's whole run")
-  print("\nstep time (batch {}, same batches) by vocabulary size:".format(args.batch_size or 1024))
-  for v, t in step_times.items():
-    print(f"  V = {int(v):>9,}: {t * 1e3:.3f} ms/step")
-  first, last = step_times[str(sizes[0])], step_times[str(sizes[-1])]
-  print(f"  ratio V={sizes[-1]:,} / V={sizes[0]:,}: {last / first:.3f}")
-  common.write_json(args.json, {"settings": dataclasses.asdict(settings), "extra": extra,
-                                "runs": runs, "step_time_seconds": step_times,
-                                "jax_floor_peak_rss_mb": floor["peak_rss_mb"],
-                                "command": " ".join(sys.argv)})
+  batch_size = args.batch_size or 1024
+  floor = _in_subprocess(f"jax_floor_worker({first['vocab_size']}, 100, {batch_size}, 5)")
+  floor_combo = "sg-ns" if "sg-ns" in runs else combos[0]
+  if floor and runs[floor_combo].get("gensim"):
+    print_floor(floor, runs[floor_combo]["gensim"], floor_combo)
+  results["jax_floor_peak_rss_mb"] = floor["peak_rss_mb"] if floor else None
+  steps = args.steps_per_call or 32
+  rows = measure_steps(list(STEP_VARIANTS), steps, args.step_calls, args.step_rounds)
+  if rows:
+    print_steps(rows, steps)
+  results["step_comparison"] = {
+      "vocab_size": STEP_VOCAB, "dim": STEP_DIM, "num_ns": STEP_NUM_NS, "steps_per_call": steps,
+      "calls_per_subprocess": args.step_calls, "rounds": args.step_rounds, "variants": rows}
+  results["step_seconds_by_vocab"] = measure_vocab_times(
+      [int(v) for v in args.vocab_sizes.split(",")], steps, args.step_calls * args.step_rounds)
+  if results["step_seconds_by_vocab"]:
+    print_vocab_times(results["step_seconds_by_vocab"])
+  common.write_json(args.json, results)
   print(f"\nwrote {args.json}")
 
 

@@ -34,14 +34,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 Value = int | float | str | bool
 Point = dict[str, Value]
+# Flags set together by one grid value, e.g. {"hs": True, "num_ns": 0}: an axis of such groups
+# sweeps settings that only make sense jointly.
+Group = Mapping[str, Value]
 
 
 @dataclasses.dataclass(frozen=True)
 class Sweep:
-  """A grid over train flags: `doc` (command, runtime, what it shows), shared `base` flags."""
+  """A grid over train flags: `doc` (command, runtime, what it shows), shared `base` flags.
+
+  A grid axis lists values of the flag it is named after, or groups of flags (the axis name is
+  then only a label).
+  """
 
   doc: str
-  grid: Mapping[str, Sequence[Value]]
+  grid: Mapping[str, Sequence[Value | Group]]
   base: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   required: tuple[str, ...] = ()  # Flags the user must pass after `--` (e.g. a corpus path).
 
@@ -95,24 +102,64 @@ Shows that the sweep machinery works end to end (used by tests/test_sweep_e2e.py
         grid={"window_size": [1, 2], "embedding_dim": [8, 16]},
         required=("corpus",),
     ),
+    "family": Sweep(
+        doc="""\
+./launch.sh sweep family --parallel 1
+12 runs (model skip-gram/CBOW x output: 5 negatives, or hierarchical softmax with none x seed
+1/2/3), word2vec preset, 5 epochs on the bench corpus.
+Runtime: ~25 min on 2 cores (12 runs).
+Shows what the four members of the word2vec family (sg-ns, cbow-ns, sg-hs, cbow-hs) score on
+analogies and WordSim-353, with the spread over seeds.
+Expected: skip-gram beats CBOW on analogy; hs ~ ns.""",
+        base={"corpus": ["../shared/data/bench-corpus.txt.gz"], "epochs": 5, **_QUIET},
+        grid={"model": ["skipgram", "cbow"],
+              "output": [{"hs": False, "num_ns": 5}, {"hs": True, "num_ns": 0}],
+              "seed": [1, 2, 3]},
+    ),
 }
 
 
+def _flags_of(axis: str, value: Value | Group) -> Point:
+  """The flags one grid value sets: a group's own, or the flag the axis is named after."""
+  return dict(value) if isinstance(value, Mapping) else {axis: value}
+
+
+def swept_flags(sweep: Sweep) -> list[str]:
+  """Every flag the grid sets, in declared order."""
+  names = {}
+  for axis, values in sweep.grid.items():
+    for value in values:
+      names.update(dict.fromkeys(_flags_of(axis, value)))
+  return list(names)
+
+
 def validate(sweep: Sweep) -> None:
-  """Raises ValueError if the grid is empty on some flag, repeats a value or overlaps `base`."""
-  for name, values in sweep.grid.items():
+  """Raises ValueError on an empty or repeating axis, mixed groups, or a flag set twice."""
+  owner = {}
+  for axis, values in sweep.grid.items():
     if not values:
-      raise ValueError(f"grid flag {name!r} has no values")
-    if len({run_name({name: v}) for v in values}) != len(values):
-      raise ValueError(f"grid flag {name!r} repeats a value: {list(values)}")
-    if name in sweep.base:
-      raise ValueError(f"flag {name!r} is both swept and a base flag")
+      raise ValueError(f"grid flag {axis!r} has no values")
+    if len({run_name(_flags_of(axis, v)) for v in values}) != len(values):
+      raise ValueError(f"grid flag {axis!r} repeats a value: {list(values)}")
+    names = [list(_flags_of(axis, v)) for v in values]
+    if any(n != names[0] for n in names):
+      raise ValueError(f"grid axis {axis!r} mixes groups of different flags: {list(values)}")
+    for name in names[0]:
+      if name in sweep.base:
+        raise ValueError(f"flag {name!r} is both swept and a base flag")
+      if owner.setdefault(name, axis) != axis:
+        raise ValueError(f"flag {name!r} is swept by two grid axes: {owner[name]!r}, {axis!r}")
 
 
 def expand(sweep: Sweep) -> list[Point]:
-  """The cartesian product of the grid; the first flag varies slowest."""
-  names = list(sweep.grid)
-  return [dict(zip(names, values)) for values in itertools.product(*sweep.grid.values())]
+  """The cartesian product of the grid, groups flattened; the first axis varies slowest."""
+  points = []
+  for values in itertools.product(*sweep.grid.values()):
+    point = {}
+    for axis, value in zip(sweep.grid, values):
+      point.update(_flags_of(axis, value))
+    points.append(point)
+  return points
 
 
 def _format_value(value: Value) -> str:
@@ -162,9 +209,9 @@ def flag_names(args: Sequence[str], known: Sequence[str] = ()) -> set[str]:
 
 def train_args(sweep: Sweep, point: Point, extra: Sequence[str]) -> list[str]:
   """Base flags (minus those `extra` replaces), the point's flags, then `extra`."""
-  known = [*sweep.base, *sweep.grid]
-  given = flag_names(extra, known)
-  swept = sorted(given & set(sweep.grid))
+  swept_names = swept_flags(sweep)
+  given = flag_names(extra, [*sweep.base, *swept_names])
+  swept = sorted(given & set(swept_names))
   if swept:
     raise ValueError(f"--{swept[0]} is swept by this grid; it cannot be passed after --")
   base = {k: v for k, v in sweep.base.items() if k not in given}
@@ -377,11 +424,18 @@ def _short_results(summary: Mapping[str, Any]) -> str:
   return f"({', '.join(parts)})" if parts else ""
 
 
+def _describe_value(value: Value | Group) -> str:
+  if isinstance(value, Mapping):
+    return "(" + ",".join(f"{k}={_format_value(v)}" for k, v in value.items()) + ")"
+  return _format_value(value)
+
+
 def describe() -> str:
   """One paragraph per sweep: name, size and its doc."""
   blocks = []
   for name, sweep in SWEEPS.items():
-    grid = " x ".join(f"{k} {{{', '.join(map(_format_value, v))}}}" for k, v in sweep.grid.items())
+    grid = " x ".join(f"{k} {{{', '.join(map(_describe_value, v))}}}"
+                      for k, v in sweep.grid.items())
     doc = "\n".join("    " + line for line in sweep.doc.splitlines())
     blocks.append(f"{name}: {len(expand(sweep))} runs: {grid}\n{doc}")
   return "\n\n".join(blocks)

@@ -2,7 +2,8 @@ r"""Trains word2vec embeddings: flags -> Config -> w2v_jax.train.train_and_evalu
 
   python -m experiments.train --out_dir runs/kjv                  # word2vec recipe, bundled KJV
   python -m experiments.train --preset seed --out_dir runs/seed   # the original notebook
-  python -m experiments.train --corpus a.txt.gz dir/ --window_size 10 --num_ns 15 --out_dir runs/x
+  python -m experiments.train --corpus a.txt.gz --corpus dir/ --window_size 10 --out_dir runs/x
+  python -m experiments.train --model cbow --hs --num_ns 0 --out_dir runs/cbow_hs
 
 Flags given explicitly override the preset. User errors print one line and exit with status 2;
 SIGINT/SIGTERM write a checkpoint and exit 130/143 (`--resume` continues).
@@ -21,60 +22,43 @@ from w2v_jax import config as config_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "word2vec", list(config_lib.presets()), "Starting point for all flags.")
-flags.DEFINE_multi_string("corpus", None,
-                          "Text files or directories (.gz/.bz2 ok); default: bundled KJV.")
 flags.DEFINE_string("out_dir", "runs/default", "Run directory: vectors, logs, checkpoints.")
 flags.DEFINE_bool("resume", False, "Continue from the run directory's last checkpoint.")
-flags.DEFINE_integer("window_size", None, "Maximum context distance.")
-flags.DEFINE_integer("num_ns", None, "Negatives per positive pair.")
-flags.DEFINE_integer("embedding_dim", None, "Vector size.")
-flags.DEFINE_integer("epochs", None, "Passes over the corpus.")
-flags.DEFINE_integer("batch_size", None, "Pairs per step.")
-flags.DEFINE_float("learning_rate", None, "Initial learning rate.")
-flags.DEFINE_integer("min_count", None, "Drop words rarer than this.")
-flags.DEFINE_integer("max_vocab", None, "Keep at most this many words (0 = no limit).")
-flags.DEFINE_float("subsample", None, "Subsampling threshold t (word2vec) or Zipf factor (seed).")
-flags.DEFINE_enum("shuffle", None, list(config_lib.SHUFFLES),
-                  "corpus: batches mix random sentences of the whole corpus; piece: one stretch.")
-flags.DEFINE_enum("optimizer", None, list(config_lib.OPTIMIZERS), "Optax optimizer.")
-flags.DEFINE_enum("loss", None, list(config_lib.LOSSES), "sigmoid = negative sampling.")
-flags.DEFINE_integer("seed", None, "Seed for initialisation, pairs and negatives.")
-flags.DEFINE_enum("negatives", None, list(config_lib.NEGATIVES), "Noise distribution.")
-flags.DEFINE_enum("standardize", None, list(config_lib.STANDARDIZE), "Text normalisation.")
-flags.DEFINE_enum("table_sharding", None, list(config_lib.TABLE_SHARDING),
-                  "Across devices: replicate the tables or split them by rows.")
-flags.DEFINE_integer("steps_per_call", None, "Steps fused into one jitted call.")
-flags.DEFINE_integer("shared_negatives", None,
-                     "> 0: one pool of this many negatives shared by each batch (BlazingText).")
-flags.DEFINE_bool("negatives_on_host", None,
-                  "Draw unigram negatives in the input pipeline rather than in the step.")
-flags.DEFINE_integer("log_every", None, "Steps between metric logs.")
-flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints (0 = end only).")
-flags.DEFINE_bool("eval_every_epoch", None, "Evaluate analogies and WordSim after every epoch.")
-flags.DEFINE_string("analogies", None, "questions-words.txt-style file (default: bundled).")
-flags.DEFINE_string("wordsim", None, "wordsim353.tsv-style file (default: bundled).")
-flags.DEFINE_list("show_words", None, "Words whose neighbours are printed at the end.")
-flags.DEFINE_bool("progress", None, "Show a progress bar.")
 flags.DEFINE_bool("distributed", False,
                   "Call jax.distributed.initialize() first (multi-host; settings from the "
                   "environment, e.g. SLURM or JAX_COORDINATOR_ADDRESS).")
 
-# Flags whose values go into Config unchanged (same name).
-_CONFIG_FLAGS = [f.name for f in dataclasses.fields(config_lib.Config)
-                 if f.name not in ("corpus", "max_vocab", "show_words")]
+# One flag per Config field, typed by the field; a flag's default None means "the preset's".
+# Choices are checked by Config.validate, so a bad value is one line naming the flag, exit 2.
+_DEFINE = {"bool": flags.DEFINE_bool, "int": flags.DEFINE_integer,
+           "int | None": flags.DEFINE_integer, "float": flags.DEFINE_float,
+           "str": flags.DEFINE_string, "str | None": flags.DEFINE_string,
+           "tuple[str, ...]": flags.DEFINE_list}
+_CONFIG_FIELDS = [f for f in dataclasses.fields(config_lib.Config) if f.name != "preset"]
+for _f in _CONFIG_FIELDS:
+  if _f.name == "corpus":  # Repeatable: --corpus a.txt --corpus dir/.
+    flags.DEFINE_multi_string("corpus", None, _f.metadata["help"])
+  else:
+    _DEFINE[_f.type](_f.name, None, _f.metadata["help"])
+# Settings that mean something only for CBOW: given with skip-gram they are a mistake.
+_CBOW_ONLY = ("cbow_mean", "cbow_koan")
 
 
 def build_config() -> config_lib.Config:
   """The preset, overridden by every flag the user gave."""
-  overrides = {name: FLAGS[name].value for name in _CONFIG_FLAGS
-               if name in FLAGS and FLAGS[name].present}
-  if FLAGS["corpus"].present:
-    overrides["corpus"] = tuple(FLAGS.corpus)
-  if FLAGS["max_vocab"].present:
-    overrides["max_vocab"] = FLAGS.max_vocab or None
-  if FLAGS["show_words"].present:
-    overrides["show_words"] = tuple(FLAGS.show_words)
+  overrides = {}
+  for field in _CONFIG_FIELDS:
+    if FLAGS[field.name].present:
+      value = FLAGS[field.name].value
+      if field.type == "tuple[str, ...]" or field.name == "corpus":
+        value = tuple(value)
+      elif field.type == "int | None":
+        value = value or None  # 0 = no limit.
+      overrides[field.name] = value
   config = dataclasses.replace(config_lib.presets()[FLAGS.preset], **overrides)
+  for name in _CBOW_ONLY:
+    if FLAGS[name].present and config.model != "cbow":
+      raise ValueError(f"--{name}: is a CBOW setting; it needs --model=cbow")
   config.validate()
   return config
 
@@ -119,7 +103,7 @@ def main(argv: list[str]) -> int:
     return 128 + (stop["signal"] or signal.SIGINT)
   except train.TrainingDiverged as e:  # status.json already says "diverged".
     return _fail(str(e))
-  except (text.CorpusError, ValueError) as e:
+  except (text.CorpusError, ValueError) as e:  # Bad input: flags, files, corpus.
     train.write_status(FLAGS.out_dir, "failed", error=str(e))
     return _fail(str(e))
   _print_summary(summary)

@@ -29,10 +29,17 @@ def test_save_restore_round_trip_and_pruning(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_interrupted_then_resumed_run_equals_uninterrupted_run(planted_file, tmp_path, optimizer):
+@pytest.mark.parametrize("optimizer,combo", [
+    ("sgd", {}), ("adam", {}), ("sgd", {"model": "cbow", "batch_size": 64}),
+    ("sgd", {"hs": True, "num_ns": 0}),
+    ("adagrad", {"model": "cbow", "hs": True, "num_ns": 0, "batch_size": 64}),
+    # 64 windows of ~6 pairs: a 24-word vocabulary diverges at 256 (summed row updates).
+    ("sgd", {"hs": True, "negatives_per": "pair", "batch_size": 64}),
+])
+def test_interrupted_then_resumed_run_equals_uninterrupted_run(planted_file, tmp_path, optimizer,
+                                                               combo):
   config = tiny_config(planted_file, epochs=2, optimizer=optimizer, checkpoint_every=8,
-                       learning_rate=0.05 if optimizer == "sgd" else 0.01)
+                       learning_rate=0.05 if optimizer == "sgd" else 0.01, **combo)
   whole = train.train_and_evaluate(config, str(tmp_path / "whole"))
 
   calls = {"n": 0}

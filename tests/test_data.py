@@ -6,52 +6,58 @@ import numpy as np
 import pytest
 
 from w2v_jax import corpus as corpus_lib
-from w2v_jax import data
+from w2v_jax import data, huffman
 from w2v_jax import negatives
 
 
-def _source(piece_tokens=50, subsampling="word2vec", shuffle="corpus"):
+def _source(piece_tokens=50, subsampling="word2vec", shuffle="corpus", layout="pairs"):
   rng = np.random.default_rng(0)
   lengths = rng.integers(2, 12, 60)
   ids = rng.integers(0, 20, lengths.sum()).astype(np.int32)
   offsets = np.concatenate([[0], np.cumsum(lengths)])
   corpus = corpus_lib.Corpus(ids, offsets, raw_words=int(lengths.sum()))
   keep = np.linspace(0.3, 1.0, 20)
-  settings = data.PairSettings(window_size=3, subsampling=subsampling, piece_tokens=piece_tokens,
-                               shuffle=shuffle)
-  return data.PairSource(corpus, keep, settings, seed=7)
+  settings = data.ExampleSettings(layout=layout, window_size=3, subsampling=subsampling,
+                                  piece_tokens=piece_tokens, shuffle=shuffle)
+  return data.ExampleSource(corpus, keep, settings, seed=7)
 
 
 def _stack(blocks):
   return {k: np.concatenate([b.batches[k] for b in blocks]) for k in blocks[0].batches}
 
 
-def test_blocks_cover_every_pair_once_then_pad():
-  source = _source()
+@pytest.mark.parametrize("layout", ["pairs", "windows"])
+def test_blocks_cover_every_example_once_then_pad(layout):
+  source = _source(layout=layout)
   blocks = list(data.blocks(source, epochs=2, batch_size=16, steps=4))
   stacked = _stack(blocks)
-  n = sum(len(source.pairs(e, p)[0]) for e in range(2) for p in range(source.num_pieces))
-  assert stacked["mask"].sum() == n
-  assert stacked["mask"].size == len(blocks) * 64 and stacked["mask"].size - n < 64
-  expected_t = np.concatenate([source.pairs(e, p)[0] for e in range(2)
-                               for p in range(source.num_pieces)])
-  np.testing.assert_array_equal(stacked["targets"].ravel()[:n], expected_t)
+  every = [source.examples(e, p) for e in range(2) for p in range(source.num_pieces)]
+  n = sum(len(x["centres"]) for x in every)
+  assert stacked["mask"].shape[2:] == (source.slots,)
+  assert stacked["centres"].size == len(blocks) * 64 and len(blocks) * 64 - n < 64
+  assert np.all(stacked["mask"].reshape(-1, source.slots)[n:] == 0)
+  for key in ("centres", "contexts", "mask"):
+    expected = np.concatenate([x[key] for x in every])
+    np.testing.assert_array_equal(stacked[key].reshape(-1, *expected.shape[1:])[:n], expected)
   assert blocks[-1].words == 2 * source.corpus.raw_words
   assert all(a.words <= b.words for a, b in zip(blocks, blocks[1:]))
 
 
-def test_count_steps_is_exact_for_epoch_zero():
-  source = _source()
-  pairs = sum(len(source.pairs(0, p)[0]) for p in range(source.num_pieces))
-  assert data.count_steps(source, 3, 16) == -(-3 * pairs // 16)
+@pytest.mark.parametrize("layout", ["pairs", "windows"])
+def test_count_steps_is_exact_for_epoch_zero(layout):
+  source = _source(layout=layout)
+  examples = sum(len(source.examples(0, p)["centres"]) for p in range(source.num_pieces))
+  assert data.count_steps(source, 3, 16) == -(-3 * examples // 16)
 
 
 def test_resuming_at_a_block_end_gives_the_same_stream():
-  source = _source()
+  source = _source(layout="windows")
   noise = negatives.build_alias_table(negatives.unigram_probs(np.arange(1, 21)))
-  full = list(data.blocks(source, 2, 16, 4, noise=noise, negatives_shape=(16, 3)))
+  tree = huffman.build_huffman(np.arange(20, 0, -1))
+  outputs = data.Outputs(noise, (16, 3), tree)
+  full = list(data.blocks(source, 2, 16, 4, outputs=outputs))
   for cut in (1, 3, len(full) - 1):
-    resumed = list(data.blocks(source, 2, 16, 4, start=full[cut - 1].end, noise=noise, negatives_shape=(16, 3)))
+    resumed = list(data.blocks(source, 2, 16, 4, start=full[cut - 1].end, outputs=outputs))
     assert len(resumed) == len(full) - cut
     for a, b in zip(full[cut:], resumed):
       for k in a.batches:
@@ -59,10 +65,24 @@ def test_resuming_at_a_block_end_gives_the_same_stream():
   assert full[0].batches["negatives"].shape == (4, 16, 3)
 
 
+def test_huffman_paths_are_the_centres_and_padded_examples_have_none():
+  source = _source(layout="windows")
+  tree = huffman.build_huffman(np.arange(20, 0, -1))
+  blocks = list(data.blocks(source, 1, 16, 4, outputs=data.Outputs(tree=tree)))
+  last = blocks[-1].batches
+  live = last["mask"].any(-1)
+  assert not live.all()  # The final block is padded.
+  centres = last["centres"][live]
+  np.testing.assert_array_equal(last["points"][live], tree.points[centres])
+  np.testing.assert_array_equal(last["codes"][live], tree.codes[centres])
+  np.testing.assert_array_equal(last["path_mask"][live].sum(-1), tree.lengths[centres])
+  assert not last["path_mask"][~live].any()
+
+
 def test_seed_subsampling_masks_targets_only():
   source = _source(subsampling="zipf")
-  t, c = source.pairs(0, 0)
-  assert len(t) == len(c) > 0
+  x = source.examples(0, 0)
+  assert len(x["centres"]) == len(x["contexts"]) > 0
 
 
 def test_prefetcher_propagates_errors_and_counts_wait():
@@ -102,11 +122,13 @@ def test_narrow_corpus_ids_give_the_same_int32_pairs():
   ids = wide.corpus.ids
   narrow_ids = corpus_lib.compact_ids(ids, 20)
   assert narrow_ids.dtype == np.uint16 and corpus_lib.compact_ids(ids, 1 << 17).dtype == np.int32
-  narrow = data.PairSource(corpus_lib.Corpus(narrow_ids, wide.corpus.offsets, wide.corpus.raw_words),
-                           wide.keep_prob, wide.settings, wide.seed)
-  for got, want in zip(narrow.pairs(1, 2), wide.pairs(1, 2)):
-    assert got.dtype == np.int32
-    np.testing.assert_array_equal(got, want)
+  narrow = data.ExampleSource(
+      corpus_lib.Corpus(narrow_ids, wide.corpus.offsets, wide.corpus.raw_words),
+      wide.keep_prob, wide.settings, wide.seed)
+  got, want = narrow.examples(1, 2), wide.examples(1, 2)
+  for key in ("centres", "contexts"):
+    assert got[key].dtype == np.int32
+    np.testing.assert_array_equal(got[key], want[key])
 
 
 def _sentences(ids, offsets):

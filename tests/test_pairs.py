@@ -91,3 +91,38 @@ def test_encode_drops_oov_or_maps_to_unk_and_pads():
   c = corpus_lib.encode(iter(sentences), v, sequence_length=3)
   np.testing.assert_array_equal(c.ids, [2, 3, 1, 1, 0, 0, 3, 0, 0])
   np.testing.assert_array_equal(c.offsets, [0, 3, 6, 9])
+
+
+def _pair_multiset(pairs):
+  return sorted(zip(*[np.asarray(x).tolist() for x in pairs]))
+
+
+@pytest.mark.parametrize("skip_id", [None, 0])
+def test_fixed_windows_hold_exactly_the_skipgram_pairs(skip_id):
+  rng = np.random.default_rng(3)
+  lengths = rng.integers(1, 9, 30)
+  ids = rng.integers(0, 6, lengths.sum()).astype(np.int32)
+  offsets = np.concatenate([[0], np.cumsum(lengths)])
+  windows = pairs.draw_windows(len(ids), 2, rng, dynamic=False)
+  target_mask = rng.random(len(ids)) < 0.7
+  centres, contexts, mask = pairs.window_examples(ids, offsets, windows, 2, target_mask, skip_id)
+  assert contexts.shape == (len(centres), 4) and mask.any(axis=1).all()
+  # Each valid slot is a pair: the slot's word is the target (input), the centre the context.
+  b, s = np.nonzero(mask)
+  from_windows = _pair_multiset((contexts[b, s], centres[b]))
+  expected = _pair_multiset(pairs.skipgram_pairs(ids, offsets, windows, target_mask, skip_id))
+  assert from_windows == expected
+
+
+def test_window_slots_by_hand():
+  # Sentence [10 11 12] [13 14]; radius 1 everywhere except token 12 (radius 2).
+  ids = np.array([10, 11, 12, 13, 14], np.int32)
+  offsets = np.array([0, 3, 5])
+  windows = np.array([1, 1, 2, 1, 1], np.int32)
+  centres, contexts, mask = pairs.window_examples(ids, offsets, windows, 2)
+  np.testing.assert_array_equal(centres, ids)
+  # Slots: distance -2, -1, +1, +2.
+  np.testing.assert_array_equal(mask, [[0, 0, 1, 0], [0, 1, 1, 0], [1, 1, 0, 0],
+                                       [0, 0, 1, 0], [0, 1, 0, 0]])
+  np.testing.assert_array_equal(contexts * mask, [[0, 0, 11, 0], [0, 10, 12, 0],
+                                                  [10, 11, 0, 0], [0, 0, 14, 0], [0, 13, 0, 0]])

@@ -13,45 +13,44 @@ from conftest import ROOT
 SCRIPT = textwrap.dedent("""
     import functools, json
     import jax, jax.numpy as jnp, numpy as np
-    from w2v_jax import negatives, parallel, step as step_lib
+    from w2v_jax import objectives, parallel, step as step_lib
 
     assert jax.device_count() == 4, jax.devices()
     V, D, S, B = 102, 16, 6, 64  # V not a multiple of 4: row sharding pads it.
     rng = np.random.default_rng(0)
-    batches = {"targets": rng.integers(0, V, (S, B)).astype(np.int32),
-               "contexts": rng.integers(0, V, (S, B)).astype(np.int32),
-               "mask": (rng.random((S, B)) < 0.9).astype(np.float32),
+    batches = {"centres": rng.integers(0, V, (S, B)).astype(np.int32),
+               "contexts": rng.integers(0, V, (S, B, 4)).astype(np.int32),
+               "mask": (rng.random((S, B, 4)) < 0.7).astype(np.float32),
                "negatives": rng.integers(0, V, (S, B, 5)).astype(np.int32)}
+    objective = objectives.Word2Vec()
     out = {}
     for name in ("sgd", "adam"):
       tx = step_lib.make_optimizer(name, 0.05, 100)
-      fn = functools.partial(step_lib.train_steps, tx=tx, settings=step_lib.StepSettings())
+      fn = functools.partial(step_lib.train_steps, tx=tx, objective=objective)
       results = {}
       for mode, devices in (("single", jax.devices()[:1]), ("replicated", None), ("rows", None)):
         mesh = parallel.make_mesh(devices)
         rows = parallel.padded_rows(V, mesh, mode)
-        counts = np.zeros(rows); counts[:V] = np.arange(1, V + 1)
-        noise = negatives.build_alias_table(negatives.unigram_probs(counts))
-        state = step_lib.create_train_state(jax.random.PRNGKey(0), rows, D, tx, noise)
+        state = step_lib.create_train_state(jax.random.PRNGKey(0), objective.tables(rows), D, tx)
         # Same starting tables whatever the padding.
-        init = step_lib.create_train_state(jax.random.PRNGKey(0), V, D, tx, noise)
-        params = {k: jnp.zeros((rows, D)).at[:V].set(init.params[k] + 0.01 * (k == "context"))
+        init = step_lib.create_train_state(jax.random.PRNGKey(0), objective.tables(V), D, tx)
+        params = {k: jnp.zeros((rows, D)).at[:V].set(init.params[k] + 0.01 * (k == "output"))
                   for k in init.params}
         state = state.replace(params=params)
         state = parallel.shard_state(state, mesh, "rows" if mode == "rows" else "replicated")
         train = parallel.jit_sharded(fn, state, mesh, "rows" if mode == "rows" else "replicated")
         state, metrics = train(state, parallel.put_batches(batches, mesh))
         if mode == "rows":
-          assert len(state.params["target"].sharding.device_set) == 4
-          shard = state.params["target"].addressable_shards[0].data.shape
+          assert len(state.params["input"].sharding.device_set) == 4
+          shard = state.params["input"].addressable_shards[0].data.shape
           assert shard == (rows // 4, D), shard
         results[mode] = {k: np.asarray(v)[:V] for k, v in state.params.items()}
         results[mode]["loss"] = np.asarray(metrics["loss"])
       out[name] = {mode: max(float(np.max(np.abs(results[mode][k] - results["single"][k])))
-                             for k in ("target", "context", "loss"))
+                             for k in ("input", "output", "loss"))
                    for mode in ("replicated", "rows")}
-      out[name]["moved"] = float(np.max(np.abs(results["single"]["target"] - np.asarray(
-          init.params["target"]))))
+      out[name]["moved"] = float(np.max(np.abs(results["single"]["input"] - np.asarray(
+          init.params["input"]))))
     print(json.dumps(out))
 """)
 

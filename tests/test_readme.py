@@ -13,5 +13,5 @@ def test_readme_python_example_runs_and_learns(capsys):
   namespace: dict = {}
   exec(compile(blocks[0], "README.md", "exec"), namespace)  # pylint: disable=exec-used
   loss = float(namespace["metrics"]["loss"])
-  assert loss < 0.5, loss  # 100 steps on one batch: the pairs are learned.
-  assert namespace["state"].params["target"].shape == (5, 16)
+  assert loss < 0.05, loss  # 100 steps on one batch: every margin is met.
+  assert namespace["state"].params["input"].shape == (5, 16)

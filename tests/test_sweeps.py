@@ -26,7 +26,7 @@ def test_window_ns_dim_expands_in_declared_order():
 
 
 def test_registered_sweeps_are_valid_and_documented():
-  assert {"window_ns_dim", "preset_compare", "tiny"} <= set(sweeps.SWEEPS)
+  assert {"window_ns_dim", "preset_compare", "tiny", "family"} <= set(sweeps.SWEEPS)
   for name, sweep in sweeps.SWEEPS.items():
     sweeps.validate(sweep)
     assert sweep.doc.startswith("./launch.sh sweep " + name), name  # The exact command first.
@@ -38,6 +38,27 @@ def test_registered_sweeps_are_valid_and_documented():
   assert tiny.required == ("corpus",)
 
 
+def test_family_expands_to_model_x_output_x_seed_with_linked_flags():
+  family = sweeps.SWEEPS["family"]
+  points = sweeps.expand(family)
+  assert len(points) == 12
+  combos = {(p["model"], p["hs"], p["num_ns"]) for p in points}
+  assert combos == {("skipgram", False, 5), ("cbow", False, 5), ("skipgram", True, 0),
+                    ("cbow", True, 0)}
+  assert sorted(p["seed"] for p in points) == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
+  assert sweeps.run_name(points[0]) == "model=skipgram,hs=false,num_ns=5,seed=1"
+  assert sweeps.run_name(points[-1]) == "model=cbow,hs=true,num_ns=0,seed=3"
+  assert len({sweeps.run_name(p) for p in points}) == 12
+  args = sweeps.train_args(family, points[4], [])  # sg-hs, seed 2.
+  assert args == ["--corpus=../shared/data/bench-corpus.txt.gz", "--epochs=5", "--noprogress",
+                  "--model=skipgram", "--hs", "--num_ns=0", "--seed=2"]
+  assert "--preset" not in " ".join(args)  # The word2vec preset, every other setting default.
+  with pytest.raises(ValueError, match="--num_ns is swept"):  # A flag inside a group.
+    sweeps.train_args(family, points[0], ["--num_ns=2"])
+  with pytest.raises(ValueError, match="--hs is swept"):
+    sweeps.train_args(family, points[0], ["--nohs"])
+
+
 def test_validate_rejects_bad_grids():
   with pytest.raises(ValueError, match="no values"):
     sweeps.validate(sweeps.Sweep("x", {"seed": []}))
@@ -45,6 +66,12 @@ def test_validate_rejects_bad_grids():
     sweeps.validate(sweeps.Sweep("x", {"seed": [1, 1]}))
   with pytest.raises(ValueError, match="both swept and a base flag"):
     sweeps.validate(sweeps.Sweep("x", {"seed": [1]}, base={"seed": 0}))
+  with pytest.raises(ValueError, match="both swept and a base flag"):
+    sweeps.validate(sweeps.Sweep("x", {"out": [{"hs": True}]}, base={"hs": False}))
+  with pytest.raises(ValueError, match="swept by two grid axes"):
+    sweeps.validate(sweeps.Sweep("x", {"hs": [True], "out": [{"hs": False, "num_ns": 0}]}))
+  with pytest.raises(ValueError, match="mixes groups"):
+    sweeps.validate(sweeps.Sweep("x", {"out": [{"hs": True}, {"num_ns": 0}]}))
 
 
 def test_run_name_is_stable_and_filesystem_safe():

@@ -14,69 +14,116 @@ SUBSAMPLING = ("word2vec", "zipf", "none")
 INITS = ("word2vec", "keras")
 STANDARDIZE = ("unicode", "seed", "none")
 TABLE_SHARDING = ("replicated", "rows")
-SHUFFLES = ("corpus", "piece")  # w2v_jax.data.SHUFFLES; not imported, so configs stay light.
+# w2v_jax.data's and w2v_jax.objectives' choices; not imported, so configs stay light.
+SHUFFLES = ("corpus", "piece")
+LAYOUTS = ("auto", "windows", "pairs")
+MODELS = ("skipgram", "cbow")
+NEGATIVES_PER = ("window", "pair")
+TIE_BREAKS = ("ascending", "descending")
+
+
+def _field(default, help_text: str):
+  """A Config field with its flag's help text (experiments/train.py makes one flag per field)."""
+  return dataclasses.field(default=default, metadata={"help": help_text})
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
   """Every setting of a run; `presets()` gives the two named starting points."""
 
-  preset: str = "word2vec"  # Which preset these settings started from (for logs and reports).
-  corpus: tuple[str, ...] = (DEFAULT_CORPUS,)
+  preset: str = _field("word2vec", "Which preset these settings started from.")
+  corpus: tuple[str, ...] = _field(
+      (DEFAULT_CORPUS,), "Text files or directories (.gz/.bz2 ok); default: bundled KJV.")
   # Text and vocabulary.
-  standardize: str = "unicode"
-  min_count: int = 5
-  max_vocab: int | None = None
-  reserved_tokens: bool = False  # '' (padding) and [UNK] as ids 0 and 1, as Keras does.
-  tie_break: str = "ascending"
-  sequence_length: int | None = None  # Pad/truncate every line to this many ids (the seed's 10).
-  # Pairs.
-  window_size: int = 5
-  dynamic_window: bool = True
-  subsample: float = 1e-3
-  subsampling: str = "word2vec"
-  # "corpus": every batch mixes sentences from the whole corpus; "piece": from one stretch of
-  # ~16k tokens (the seed's tf.data shuffle buffer is similarly local).
-  shuffle: str = "corpus"
+  standardize: str = _field("unicode", f"Text normalisation: {', '.join(STANDARDIZE)}.")
+  min_count: int = _field(5, "Drop words rarer than this.")
+  max_vocab: int | None = _field(None, "Keep at most this many words (0 = no limit).")
+  reserved_tokens: bool = _field(False, "'' (padding) and [UNK] as ids 0 and 1, as Keras does.")
+  tie_break: str = _field("ascending", "Order of words with equal counts: ascending, descending.")
+  sequence_length: int | None = _field(
+      None, "Pad/truncate every line to this many ids, the seed's 10 (0 = whole lines).")
+  # Examples.
+  layout: str = _field(
+      "auto", "windows: one example per centre word and its window (word2vec.c's grouping); "
+      "pairs: one per (target, context) pair, shuffled; auto: pairs for skip-gram with "
+      "negatives per window (faster per pair on the CPU, README), else windows.")
+  window_size: int = _field(5, "Maximum context distance.")
+  dynamic_window: bool = _field(True, "Radius uniform in [1, window_size] per centre.")
+  subsample: float = _field(1e-3, "Subsampling threshold t (word2vec) or Zipf factor (seed).")
+  subsampling: str = _field("word2vec", f"Subsampling rule: {', '.join(SUBSAMPLING)}.")
+  shuffle: str = _field(
+      "corpus", "corpus: batches mix random sentences of the whole corpus; piece: one stretch of "
+      "~16k tokens (as the seed's tf.data shuffle buffer).")
   # Model and loss.
-  embedding_dim: int = 100
-  init: str = "word2vec"
-  num_ns: int = 5
-  negatives: str = "unigram"
-  ns_exponent: float = 0.75
-  # Draw unigram negatives in the input pipeline (NumPy, on a spare core) instead of in the step.
-  negatives_on_host: bool = True
-  # > 0: one pool of this many negatives per batch, shared by all its pairs (BlazingText).
-  shared_negatives: int = 0
-  loss: str = "sigmoid"
+  model: str = _field("skipgram", f"Architecture: {', '.join(MODELS)}.")
+  hs: bool = _field(False, "Hierarchical softmax (adds to negative sampling unless --num_ns 0).")
+  cbow_mean: bool = _field(True, "CBOW: mean of the context rows (else their sum).")
+  cbow_koan: bool = _field(False, "CBOW: divide the error by the context count (koan).")
+  embedding_dim: int = _field(100, "Vector size.")
+  init: str = _field("word2vec", f"Table initialisation: {', '.join(INITS)}.")
+  num_ns: int = _field(5, "Negatives per prediction (0: hierarchical softmax only).")
+  negatives_per: str = _field(
+      "window", "window: one set of negatives per centre (HogBatch); pair: per (context, centre) "
+      "pair, as word2vec.c.")
+  negatives: str = _field("unigram", f"Noise distribution: {', '.join(NEGATIVES)}.")
+  ns_exponent: float = _field(0.75, "Exponent of the unigram noise distribution.")
+  negatives_on_host: bool = _field(
+      True, "Draw unigram negatives in the input pipeline (NumPy, on a spare core).")
+  shared_negatives: int = _field(
+      0, "> 0: one pool of this many negatives shared by each batch (BlazingText).")
+  loss: str = _field("sigmoid", "sigmoid = negative sampling; softmax over 1 + K (the seed's).")
   # Optimisation.
-  optimizer: str = "sgd"
-  learning_rate: float = 0.025
-  min_learning_rate_ratio: float = 1e-4  # word2vec.c decays to starting_alpha * 0.0001.
-  linear_decay: bool = True
-  epochs: int = 5
-  batch_size: int = 1024
-  steps_per_call: int = 32  # Steps fused into one jitted lax.scan (amortises dispatch).
-  table_sharding: str = "replicated"
-  seed: int = 0
+  optimizer: str = _field("sgd", f"Optax optimizer: {', '.join(OPTIMIZERS)}.")
+  learning_rate: float = _field(0.025, "Initial learning rate.")
+  min_learning_rate_ratio: float = _field(
+      1e-4, "Linear decay ends at this fraction of the learning rate (word2vec.c: 1e-4).")
+  linear_decay: bool = _field(True, "Decay the learning rate linearly (else constant).")
+  epochs: int = _field(5, "Passes over the corpus.")
+  batch_size: int = _field(0, "Examples per step; 0: 1024 pairs or 128 windows (~700 pairs).")
+  steps_per_call: int = _field(32, "Steps fused into one jitted lax.scan.")
+  table_sharding: str = _field(
+      "replicated", "Across devices: replicate the tables or split them by rows.")
+  seed: int = _field(0, "Seed for initialisation, examples and negatives.")
   # Logging, evaluation, checkpoints.
-  log_every: int = 200  # In steps; rounded up to whole calls.
-  checkpoint_every: int = 20000  # In steps; 0 = only at the end and on interruption.
-  eval_every_epoch: bool = False
-  analogies: str | None = None  # None = the bundled questions-words.txt.
-  wordsim: str | None = None  # None = the bundled wordsim353.tsv.
-  show_words: tuple[str, ...] = (
-      "god", "king", "jesus", "egypt", "gold", "sword", "water", "said")
-  progress: bool = True
+  log_every: int = _field(200, "Steps between metric logs (rounded up to whole calls).")
+  checkpoint_every: int = _field(20000, "Steps between checkpoints (0 = end only).")
+  eval_every_epoch: bool = _field(False, "Evaluate analogies and WordSim after every epoch.")
+  analogies: str | None = _field(None, "questions-words.txt-style file (default: bundled).")
+  wordsim: str | None = _field(None, "wordsim353.tsv-style file (default: bundled).")
+  show_words: tuple[str, ...] = _field(
+      ("god", "king", "jesus", "egypt", "gold", "sword", "water", "said"),
+      "Words whose neighbours are printed at the end.")
+  progress: bool = _field(True, "Show a progress bar.")
+
+  @property
+  def example_layout(self) -> str:
+    """The layout `auto` stands for: windows where a model needs them, else pairs."""
+    if self.layout != "auto":
+      return self.layout
+    return "pairs" if self.model == "skipgram" and self.negatives_per == "window" else "windows"
+
+  @property
+  def examples_per_step(self) -> int:
+    if self.batch_size:
+      return self.batch_size
+    return 1024 if self.example_layout == "pairs" else 128
+
+  @property
+  def cbow_mode(self) -> str:
+    """The objective's CBOW mode (w2v_jax.objectives.CBOW_MODES)."""
+    if self.cbow_koan:
+      return "koan"
+    return "mean" if self.cbow_mean else "sum"
 
   def validate(self) -> None:
     """Raises ValueError naming the first setting that makes no sense."""
     checks = [
         (self.window_size >= 1, "window_size", "must be >= 1"),
-        (self.num_ns >= 1, "num_ns", "must be >= 1"),
+        (self.num_ns >= 0, "num_ns", "must be >= 0"),
+        (self.num_ns >= 1 or self.hs, "num_ns", "must be >= 1 without --hs"),
         (self.embedding_dim >= 1, "embedding_dim", "must be >= 1"),
         (self.epochs >= 1, "epochs", "must be >= 1"),
-        (self.batch_size >= 1, "batch_size", "must be >= 1"),
+        (self.batch_size >= 0, "batch_size", "must be >= 0"),
         (self.steps_per_call >= 1, "steps_per_call", "must be >= 1"),
         (self.learning_rate > 0, "learning_rate", "must be > 0"),
         (self.min_count >= 1, "min_count", "must be >= 1"),
@@ -89,16 +136,31 @@ class Config:
         (not self.shared_negatives or self.loss == "sigmoid", "shared_negatives",
          "needs --loss=sigmoid"),
         (self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0"),
+        (self.model == "cbow" or self.cbow_mean, "cbow_mean", "is a CBOW setting (--model=cbow)"),
+        (self.model == "cbow" or not self.cbow_koan, "cbow_koan",
+         "is a CBOW setting (--model=cbow)"),
+        (self.model == "skipgram" or self.layout != "pairs", "layout",
+         "CBOW needs --layout=windows"),
+        (self.model == "skipgram" or self.negatives_per == "window", "negatives_per",
+         "per-pair negatives need --model=skipgram"),
+        (self.layout != "pairs" or self.negatives_per == "window", "negatives_per",
+         "per-pair negatives need --layout=windows (a pair has one set already)"),
+        (not (self.shared_negatives and self.negatives_per == "pair"), "shared_negatives",
+         "cannot be combined with --negatives_per=pair"),
+        (self.ns_exponent >= 0, "ns_exponent", "must be >= 0"),
+        (0 <= self.min_learning_rate_ratio <= 1, "min_learning_rate_ratio",
+         "must be in [0, 1]"),
         (len(self.corpus) > 0, "corpus", "needs at least one path"),
     ]
     choices = [
         ("optimizer", OPTIMIZERS), ("loss", LOSSES), ("negatives", NEGATIVES),
         ("subsampling", SUBSAMPLING), ("standardize", STANDARDIZE),
         ("table_sharding", TABLE_SHARDING), ("init", INITS), ("shuffle", SHUFFLES),
+        ("layout", LAYOUTS), ("model", MODELS), ("negatives_per", NEGATIVES_PER),
+        ("tie_break", TIE_BREAKS),
     ]
-    for name, allowed in choices:
-      value = getattr(self, name)
-      checks.append((value in allowed, name, f"must be one of {', '.join(allowed)}"))
+    checks = [(getattr(self, name) in allowed, name, f"must be one of {', '.join(allowed)}")
+              for name, allowed in choices] + checks
     for ok, name, message in checks:
       if not ok:
         raise ValueError(f"--{name}={getattr(self, name)!r}: {message}")
@@ -116,6 +178,7 @@ def presets() -> dict[str, Config]:
           reserved_tokens=True,
           tie_break="descending",
           sequence_length=10,
+          layout="pairs",
           window_size=2,
           dynamic_window=False,
           subsample=1e-5,

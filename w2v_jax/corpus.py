@@ -68,7 +68,7 @@ def compact_ids(ids: np.ndarray, vocab_size: int) -> np.ndarray:
   """uint16 ids when the vocabulary has at most 65,536 words: half the corpus's memory.
 
   The corpus is the biggest array the trainer holds besides the tables; pieces are widened back
-  to int32 as they are cut (`data.PairSource`), so nothing downstream sees the narrow type.
+  to int32 as they are cut (`data.ExampleSource`), so nothing downstream sees the narrow type.
   """
   return ids.astype(np.uint16) if vocab_size <= 1 << 16 else ids
 

@@ -1,8 +1,10 @@
-"""The input pipeline: corpus pieces -> shuffled pairs -> fixed-shape blocks, prefetched.
+"""The input pipeline: corpus pieces -> shuffled examples -> fixed-shape blocks, prefetched.
 
-Every piece of every epoch draws its randomness from `default_rng([seed, epoch, piece])`, so the
-pair stream is a pure function of the seed and can restart at any `Position` (checkpoints resume
-mid-epoch without replaying the data before it).
+An example is one window (layout "windows": a centre token and its context slots, padded to 2W)
+or one (target, context) pair (layout "pairs": a window of one slot). Every piece of every epoch
+draws its randomness from `default_rng([seed, epoch, piece])`, so the example stream is a pure
+function of the seed and can restart at any `Position` (checkpoints resume mid-epoch without
+replaying the data before it).
 
 Pieces are either random sentences from the whole corpus ("corpus" shuffle: each epoch permutes
 the sentences, then cuts the permutation into pieces) or runs of consecutive sentences ("piece").
@@ -24,16 +26,19 @@ from collections.abc import Iterator
 import numpy as np
 
 from w2v_jax import corpus as corpus_lib
+from w2v_jax import huffman
 from w2v_jax import negatives as negatives_lib
 from w2v_jax import pairs as pairs_lib
 
 _NEGATIVES_STREAM = 1  # Separates the negatives' generator from the pairs' ones.
 _ORDER_STREAM = 2  # And the epoch's sentence order.
 SHUFFLES = ("corpus", "piece")
+LAYOUTS = ("windows", "pairs")
 
 
 @dataclasses.dataclass(frozen=True)
-class PairSettings:
+class ExampleSettings:
+  layout: str = "windows"
   window_size: int = 5
   dynamic_window: bool = True
   subsampling: str = "word2vec"  # "word2vec": drop tokens; "zipf": targets only (seed); "none".
@@ -53,7 +58,8 @@ class Position:
 
 @dataclasses.dataclass(frozen=True)
 class Block:
-  # targets, contexts int32 [S, B]; mask float32 [S, B]; negatives int32 [S, ...] if drawn here.
+  # centres int32 [T, B], contexts int32 [T, B, S], mask float32 [T, B, S] for T steps; plus
+  # negatives int32 [T, ...] and the centres' Huffman paths [T, B, L] when the pipeline adds them.
   batches: dict[str, np.ndarray]
   end: Position  # Where the block after this one starts.
   words: float  # Raw corpus words consumed up to the end of this block (all epochs).
@@ -65,13 +71,15 @@ def piece_bounds(offsets: np.ndarray, piece_tokens: int) -> np.ndarray:
   return np.unique(np.concatenate([cuts, [len(offsets) - 1]]))
 
 
-class PairSource:
-  """Pairs of one (epoch, piece), reproducibly."""
+class ExampleSource:
+  """Examples of one (epoch, piece), reproducibly."""
 
-  def __init__(self, corpus: corpus_lib.Corpus, keep_prob: np.ndarray, settings: PairSettings,
-               seed: int):
+  def __init__(self, corpus: corpus_lib.Corpus, keep_prob: np.ndarray,
+               settings: ExampleSettings, seed: int):
     if settings.shuffle not in SHUFFLES:
       raise ValueError(f"unknown shuffle {settings.shuffle!r}; choose from {SHUFFLES}")
+    if settings.layout not in LAYOUTS:
+      raise ValueError(f"unknown layout {settings.layout!r}; choose from {LAYOUTS}")
     self.corpus, self.keep_prob, self.settings, self.seed = corpus, keep_prob, settings, seed
     self.bounds = piece_bounds(corpus.offsets, settings.piece_tokens)
     self.num_pieces = len(self.bounds) - 1
@@ -121,74 +129,112 @@ class PairSource:
     )
     return rng, (ids, offsets, windows, target_mask, self.settings.skip_id)
 
-  def count(self, epoch: int, piece: int) -> int:
-    return pairs_lib.count_pairs(*self._draw(epoch, piece)[1])
+  @property
+  def slots(self) -> int:
+    """Context slots per example."""
+    return 2 * self.settings.window_size if self.settings.layout == "windows" else 1
 
-  def pairs(self, epoch: int, piece: int) -> tuple[np.ndarray, np.ndarray]:
+  def count(self, epoch: int, piece: int) -> int:
+    """Examples of one piece (without building them, for pairs)."""
     rng, args = self._draw(epoch, piece)
-    targets, contexts = pairs_lib.skipgram_pairs(*args)
-    order = rng.permutation(len(targets))
-    return targets[order], contexts[order]
+    if self.settings.layout == "pairs":
+      return pairs_lib.count_pairs(*args)
+    return len(self._windows(args)[0])
+
+  def _windows(self, args):
+    ids, offsets, windows, target_mask, skip_id = args
+    return pairs_lib.window_examples(ids, offsets, windows, self.settings.window_size,
+                                     target_mask, skip_id)
+
+  def examples(self, epoch: int, piece: int) -> dict[str, np.ndarray]:
+    """The piece's examples, shuffled: centres [N], contexts [N, slots], mask [N, slots]."""
+    rng, args = self._draw(epoch, piece)
+    if self.settings.layout == "pairs":
+      # A pair trains the target's input row against the context's output rows.
+      targets, contexts = pairs_lib.skipgram_pairs(*args)
+      centres, inputs = contexts, targets[:, None]
+      mask = np.ones(inputs.shape, np.float32)
+    else:
+      centres, inputs, mask = self._windows(args)
+    order = rng.permutation(len(centres))
+    return {"centres": centres[order], "contexts": inputs[order], "mask": mask[order]}
+
+
+@dataclasses.dataclass(frozen=True)
+class Outputs:
+  """What the pipeline adds to each block for the output side."""
+
+  noise: negatives_lib.AliasTable | None = None  # Draw negatives of `negatives_shape` here.
+  negatives_shape: tuple[int, ...] = ()  # One batch's.
+  tree: huffman.HuffmanTree | None = None  # Add the centres' paths.
+
+  def add(self, batches: dict[str, np.ndarray], rng_key: list[int]) -> None:
+    steps = batches["centres"].shape[0]
+    if self.noise is not None:
+      rng = np.random.default_rng(rng_key)
+      batches["negatives"] = negatives_lib.sample_alias_np(
+          rng, self.noise, (steps, *self.negatives_shape))
+    if self.tree is not None:
+      centres = batches["centres"]
+      batches["points"] = self.tree.points[centres]
+      batches["codes"] = self.tree.codes[centres].astype(np.float32)
+      live = batches["mask"].any(axis=-1, keepdims=True)
+      on_path = np.arange(self.tree.points.shape[1]) < self.tree.lengths[centres][..., None]
+      batches["path_mask"] = (on_path & live).astype(np.float32)
 
 
 def blocks(
-    source: PairSource,
+    source: ExampleSource,
     epochs: int,
     batch_size: int,
     steps: int,
     start: Position = Position(),
-    noise: negatives_lib.AliasTable | None = None,
-    negatives_shape: tuple[int, ...] = (),
+    outputs: Outputs = Outputs(),
 ) -> Iterator[Block]:
-  """Fixed-shape blocks of `steps` batches; the final block is padded and masked.
+  """Fixed-shape blocks of `steps` batches of examples; the final block is padded (mask 0).
 
-  With `noise`, each block also carries negatives of shape [steps, *negatives_shape], drawn from
-  a generator keyed by the block's start position (so a resumed run draws the same ones).
+  Negatives are drawn from a generator keyed by the block's start position, so a resumed run
+  draws the same ones.
   """
   size = batch_size * steps
-  buf_t, buf_c, have = [], [], 0
+  buf: list[dict[str, np.ndarray]] = []
+  have = 0
   total = source.num_pieces * epochs
   words_before = np.concatenate([[0.0], np.cumsum(np.tile(source.piece_words, epochs))])
 
   def emit(begin: Position, position: Position, words: float) -> Block:
-    t = np.concatenate(buf_t)
-    c = np.concatenate(buf_c)
-    mask = np.zeros(size, np.float32)
-    mask[:len(t)] = 1.0
-    pad = size - len(t)
-    t, c = np.pad(t, (0, pad)), np.pad(c, (0, pad))
-    batches = {"targets": t.reshape(steps, batch_size), "contexts": c.reshape(steps, batch_size),
-               "mask": mask.reshape(steps, batch_size)}
-    if noise is not None:
-      rng = np.random.default_rng([source.seed, begin.piece, begin.offset, _NEGATIVES_STREAM])
-      batches["negatives"] = negatives_lib.sample_alias_np(rng, noise, (steps, *negatives_shape))
+    batches = {}
+    for key in buf[0]:
+      x = np.concatenate([b[key] for b in buf])
+      x = np.pad(x, [(0, size - len(x))] + [(0, 0)] * (x.ndim - 1))
+      batches[key] = x.reshape(steps, batch_size, *x.shape[1:])
+    outputs.add(batches, [source.seed, begin.piece, begin.offset, _NEGATIVES_STREAM])
     return Block(batches, position, words)
 
   begin = start
   for index in range(start.piece, total):
     epoch, piece = divmod(index, source.num_pieces)
-    t, c = source.pairs(epoch, piece)
+    examples = source.examples(epoch, piece)
+    n = len(examples["centres"])
     offset = start.offset if index == start.piece else 0
-    while offset < len(t):
+    while offset < n:
       if have == 0:
         begin = Position(index, offset)
-      take = min(size - have, len(t) - offset)
-      buf_t.append(t[offset:offset + take])
-      buf_c.append(c[offset:offset + take])
+      take = min(size - have, n - offset)
+      buf.append({k: v[offset:offset + take] for k, v in examples.items()})
       have, offset = have + take, offset + take
       if have == size:
-        done = offset / len(t)
-        end = Position(index + 1, 0) if offset == len(t) else Position(index, offset)
-        yield emit(begin, end, words_before[index] + done * source.piece_words[piece])
-        buf_t, buf_c, have = [], [], 0
+        end = Position(index + 1, 0) if offset == n else Position(index, offset)
+        yield emit(begin, end, words_before[index] + offset / n * source.piece_words[piece])
+        buf, have = [], 0
   if have:
     yield emit(begin, Position(total, 0), words_before[-1])
 
 
-def count_steps(source: PairSource, epochs: int, batch_size: int) -> int:
-  """Steps of the whole run, from the exact pair count of epoch 0 times `epochs`."""
-  pairs = sum(source.count(0, piece) for piece in range(source.num_pieces))
-  return -(-pairs * epochs // batch_size)
+def count_steps(source: ExampleSource, epochs: int, batch_size: int) -> int:
+  """Steps of the whole run, from the exact example count of epoch 0 times `epochs`."""
+  examples = sum(source.count(0, piece) for piece in range(source.num_pieces))
+  return -(-examples * epochs // batch_size)
 
 
 class Prefetcher:

@@ -1,4 +1,4 @@
-"""The skip-gram model: two embedding tables, dot-product logits, per-example losses."""
+"""The model's parameters: named embedding tables and their initialisers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-LOSSES = ("sigmoid", "softmax")
+INITS = ("word2vec", "keras")
 
 
 def blockwise_uniform(
@@ -39,76 +39,26 @@ def keras_uniform(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32) -> 
   return blockwise_uniform(key, shape, dtype, -0.05, 0.05)
 
 
-class Word2Vec(nn.Module):
-  """Target ("input", syn0) and context ("output", syn1neg) tables; logits are dot products.
+class Tables(nn.Module):
+  """The named embedding tables of an objective, e.g. input (syn0), output (syn1neg), tree (syn1).
 
-  init_scheme "word2vec": targets uniform(+-0.5/dim), contexts zero (word2vec.c); "keras": both
-  uniform(+-0.05), as the seed notebook's Keras layers were.
+  init_scheme "word2vec": "input" uniform(+-0.5/dim), every other table zero (word2vec.c);
+  "keras": all uniform(+-0.05), as the seed notebook's Keras layers were.
   """
 
-  vocab_size: int
+  rows: tuple[tuple[str, int], ...]  # (name, rows) per table.
   features: int
   init_scheme: str = "word2vec"
 
-  def setup(self):
-    if self.init_scheme == "word2vec":
-      target_init, context_init = word2vec_uniform, nn.initializers.zeros
-    elif self.init_scheme == "keras":
-      target_init = context_init = keras_uniform
-    else:
-      raise ValueError(f"unknown init_scheme {self.init_scheme!r}")
-    self.target = nn.Embed(self.vocab_size, self.features, embedding_init=target_init)
-    self.context = nn.Embed(self.vocab_size, self.features, embedding_init=context_init)
-
-  def __call__(self, targets_B: jax.Array, contexts_BxC: jax.Array) -> jax.Array:
-    return jnp.einsum("bd,bcd->bc", self.target(targets_B), self.context(contexts_BxC))
-
-
-def example_loss(
-    target_D: jax.Array, contexts_CxD: jax.Array, valid_C: jax.Array, loss: str = "sigmoid"
-) -> tuple[jax.Array, jax.Array]:
-  """Loss and logits of one example: column 0 is the positive context, the rest negatives.
-
-  sigmoid: -log s(l0) - sum_k log s(-lk) (negative sampling); softmax: cross-entropy of a softmax
-  over the 1 + K logits (the seed's). `valid_C` masks negatives that must not count.
-  """
-  logits_C = contexts_CxD @ target_D
-  if loss == "sigmoid":
-    signs = jnp.ones_like(logits_C).at[1:].set(-1.0)
-    value = -jnp.sum(valid_C * jax.nn.log_sigmoid(signs * logits_C))
-  elif loss == "softmax":
-    masked = jnp.where(valid_C, logits_C, -jnp.inf)
-    value = -jax.nn.log_softmax(masked)[0]
-  else:
-    raise ValueError(f"unknown loss {loss!r}; choose from {LOSSES}")
-  return value, logits_C
-
-
-def pooled_example_loss(
-    target_D: jax.Array, positive_D: jax.Array, pool_NxD: jax.Array, valid_N: jax.Array,
-    weight: float
-) -> tuple[jax.Array, jax.Array]:
-  """Sigmoid loss against a pool of negatives shared by the whole batch (BlazingText/HogBatch).
-
-  Each negative term is scaled by `weight` (num_ns / pool size) so the expected gradient equals
-  that of num_ns independent negatives. vmapped with the pool broadcast, the negative logits
-  become one [B, D] x [D, N] matrix product.
-  """
-  positive = positive_D @ target_D
-  negatives_N = pool_NxD @ target_D
-  value = -jax.nn.log_sigmoid(positive) - weight * jnp.sum(
-      valid_N * jax.nn.log_sigmoid(-negatives_N))
-  return value, jnp.concatenate([positive[None], negatives_N])
-
-
-def sigmoid_grads(
-    target_D: jax.Array, contexts_CxD: jax.Array, valid_C: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-  """word2vec.c's update written by hand: d loss / d target and d loss / d contexts.
-
-  g_c = s(l_c) - label_c; d target = sum_c g_c * context_c; d context_c = g_c * target.
-  """
-  logits_C = contexts_CxD @ target_D
-  labels_C = jnp.zeros_like(logits_C).at[0].set(1.0)
-  g_C = valid_C * (jax.nn.sigmoid(logits_C) - labels_C)
-  return g_C @ contexts_CxD, g_C[:, None] * target_D[None, :]
+  @nn.compact
+  def __call__(self) -> dict[str, jax.Array]:
+    if self.init_scheme not in INITS:
+      raise ValueError(f"unknown init_scheme {self.init_scheme!r}; choose from {INITS}")
+    tables = {}
+    for name, rows in self.rows:
+      if self.init_scheme == "keras":
+        init = keras_uniform
+      else:
+        init = word2vec_uniform if name == "input" else nn.initializers.zeros
+      tables[name] = self.param(name, init, (rows, self.features))
+    return tables

@@ -96,3 +96,41 @@ def count_pairs(
   """len(skipgram_pairs(...)[0]) without building the pairs."""
   masks = _pair_masks(ids, offsets, windows, target_mask, skip_id)
   return sum(int(fwd.sum()) + int(bwd.sum()) for _, fwd, bwd in masks)
+
+
+def window_examples(
+    ids: np.ndarray,
+    offsets: np.ndarray,
+    windows: np.ndarray,
+    window_size: int,
+    context_mask: np.ndarray | None = None,
+    skip_id: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """One example per centre token: its context ids in the window, padded to 2 * window_size.
+
+  Slot j holds the token at distance j - W (j < W) or j - W + 1 (j >= W), valid when that distance
+  is within the centre's radius `windows[i]` and the sentence. Centres without any valid context
+  are left out. `context_mask[i]` False keeps token i out of every window (the seed subsamples the
+  input side only); tokens equal to `skip_id` are neither centres nor contexts. Returns centres
+  int32 [N], contexts int32 [N, 2W] (0 where padded) and mask float32 [N, 2W], in corpus order.
+
+  With fixed windows these are exactly `skipgram_pairs`' pairs, each (target, context) appearing
+  as (context slot, centre); with dynamic windows the radius belongs to the centre, as in
+  word2vec.c.
+  """
+  n = len(ids)
+  distances = np.concatenate([np.arange(-window_size, 0), np.arange(1, window_size + 1)])
+  sentence = np.repeat(np.arange(len(offsets) - 1, dtype=np.int32), np.diff(offsets))
+  usable = np.ones(n, bool) if context_mask is None else context_mask.astype(bool)
+  centre_ok = np.ones(n, bool)
+  if skip_id is not None:
+    usable &= ids != skip_id
+    centre_ok = ids != skip_id
+  positions = np.arange(n)[:, None] + distances[None, :]
+  inside = (positions >= 0) & (positions < n)
+  positions = np.where(inside, positions, 0)
+  valid = (inside & (np.abs(distances)[None, :] <= windows[:, None])
+           & (sentence[positions] == sentence[:, None]) & usable[positions] & centre_ok[:, None])
+  keep = valid.any(axis=1)
+  contexts = np.where(valid, ids[positions], 0)[keep].astype(np.int32)
+  return ids[keep].astype(np.int32), contexts, valid[keep].astype(np.float32)

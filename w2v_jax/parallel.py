@@ -33,7 +33,7 @@ def state_shardings(state, mesh: Mesh, table_sharding: str):
   """A sharding per state leaf: tables and table-shaped optimizer state by rows, or replicated."""
   replicated = NamedSharding(mesh, P())
   rows = NamedSharding(mesh, P(AXIS, None))
-  table_shape = state.params["target"].shape
+  table_shape = state.params["input"].shape
 
   def leaf_sharding(x):
     if table_sharding == "rows" and getattr(x, "shape", None) == table_shape:

@@ -1,21 +1,22 @@
 """The training step: a pure function of (state, batch) with sparse, row-wise Optax updates.
 
-Only the embedding rows in a batch are gathered, updated by the Optax transform and scattered
-back, so a step costs the same at vocabulary 10k or 1M. For transforms with per-parameter state
+The step knows nothing of word2vec: an objective (`w2v_jax.objectives`) says which rows of which
+tables each example reads and what its loss is; the step gathers those rows, vmaps the
+objective's per-example loss over the batch, and applies the Optax transform to the gathered rows
+only, so a step costs the same at vocabulary 10k or 1M. For transforms with per-parameter state
 (Adam's moments, Adagrad's accumulators) that state is gathered and scattered per row too (lazy
 Adam).
 
 Typical use (see README):
+  objective = objectives.Word2Vec(model="cbow", hs=True, num_ns=0)
   tx = make_optimizer("sgd", 0.025, total_steps)
-  state = create_train_state(jax.random.PRNGKey(0), vocab_size, 100, tx, noise)
-  step = jax.jit(functools.partial(train_step, tx=tx, settings=StepSettings()), donate_argnums=0)
-  state, metrics = step(state, {"targets": t_B, "contexts": c_B, "mask": m_B})
+  state = create_train_state(jax.random.PRNGKey(0), objective.tables(vocab_size), 100, tx)
+  step = jax.jit(functools.partial(train_step, tx=tx, objective=objective), donate_argnums=0)
+  state, metrics = step(state, batch)
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 from typing import Any
 
 import jax
@@ -26,34 +27,16 @@ from flax import struct
 from w2v_jax import model as model_lib
 from w2v_jax import negatives as negatives_lib
 
-# targets int32 [B], contexts int32 [B], mask float32 [B]; optionally negatives int32 [B, K]
-# (else the step draws them from state.noise with fold_in(state.key, state.step)).
 Batch = dict[str, jax.Array]
-TABLES = ("target", "context")
 
 
 @struct.dataclass
 class TrainState:
   step: jax.Array  # int32 scalar
-  params: dict[str, jax.Array]  # {"target": [V, D], "context": [V, D]}
+  params: dict[str, jax.Array]  # One [rows, D] table per name, e.g. {"input", "output", "tree"}.
   opt_state: dict[str, Any]  # One Optax state per table.
   key: jax.Array  # uint32 [2]; step keys are fold_in(key, step).
-  noise: negatives_lib.AliasTable | None  # None for the log-uniform sampler.
-
-
-@dataclasses.dataclass(frozen=True)
-class StepSettings:
-  """Static settings of the step (hashable, bound with functools.partial before jit)."""
-
-  num_ns: int = 5
-  loss: str = "sigmoid"
-  negatives: str = "unigram"  # "unigram" draws from state.noise; "log_uniform" from TF's sampler.
-  # word2vec.c and gensim skip a negative that equals the positive context.
-  skip_positive_negatives: bool = True
-  # None: combine duplicate rows (segment_sum) only when the optimizer keeps per-row state.
-  combine_duplicates: bool | None = None
-  # > 0: one pool of this many negatives shared by the batch (sigmoid loss only).
-  shared_negatives: int = 0
+  noise: negatives_lib.AliasTable | None  # For negatives drawn in the step; else None.
 
 
 def make_schedule(
@@ -85,19 +68,18 @@ def make_optimizer(
 
 def create_train_state(
     key: jax.Array,
-    vocab_size: int,
+    tables: dict[str, int],
     dim: int,
     tx: optax.GradientTransformation,
-    noise: negatives_lib.AliasTable | None,
+    noise: negatives_lib.AliasTable | None = None,
     init: str = "word2vec",
 ) -> TrainState:
-  """Initialises both tables with the Flax module and one optimizer state per table."""
+  """Initialises the named tables ({name: rows}) with the Flax module, one optimizer state each."""
   init_key, step_key = jax.random.split(key)
-  module = model_lib.Word2Vec(vocab_size, dim, init)
+  module = model_lib.Tables(tuple(tables.items()), dim, init)
   # Jitted, so the tables are materialised once, without eager temporaries.
-  variables = jax.jit(module.init)(init_key, jnp.zeros(1, jnp.int32), jnp.zeros((1, 1), jnp.int32))
-  params = {name: variables["params"][name]["embedding"] for name in TABLES}
-  opt_state = {name: tx.init(params[name]) for name in TABLES}
+  params = dict(jax.jit(module.init)(init_key)["params"])
+  opt_state = {name: tx.init(table) for name, table in params.items()}
   return TrainState(jnp.zeros((), jnp.int32), params, opt_state, step_key, noise)
 
 
@@ -147,116 +129,59 @@ def sparse_update(
   return table_VxD, opt_state
 
 
-def negatives_shape(settings: StepSettings, batch_size: int) -> tuple[int, ...]:
-  """[B, K] per-example negatives, or [N] for a shared pool."""
-  if settings.shared_negatives:
-    return (settings.shared_negatives,)
-  return (batch_size, settings.num_ns)
-
-
-def draw_negatives(
-    key: jax.Array, state: TrainState, settings: StepSettings, batch_size: int
-) -> jax.Array:
-  """int32 negatives of `negatives_shape` from the run's noise distribution."""
-  shape = negatives_shape(settings, batch_size)
-  if settings.negatives == "unigram":
-    return negatives_lib.sample_alias(key, state.noise, shape)
-  if settings.negatives == "log_uniform":
-    vocab_size = state.params["context"].shape[0]
-    if len(shape) == 1:
-      return negatives_lib.sample_log_uniform(key, vocab_size, (1,) + shape, unique=True)[0]
-    return negatives_lib.sample_log_uniform(key, vocab_size, shape, unique=True)
-  raise ValueError(f"unknown negatives {settings.negatives!r}")
-
-
-def _per_example_terms(params, targets_B, contexts_B, negatives_BxK, mask_B, settings):
-  """Loss, logits, and the context rows with their gradients, 1 + K negatives per example."""
-  ids_BxC = jnp.concatenate([contexts_B[:, None], negatives_BxK], axis=1)
-  valid_BxC = jnp.ones(ids_BxC.shape, jnp.float32)
-  if settings.skip_positive_negatives:
-    valid_BxC = valid_BxC.at[:, 1:].set(negatives_BxK != contexts_B[:, None])
-
-  def loss_fn(target_BxD, context_BxCxD):
-    per_example = functools.partial(model_lib.example_loss, loss=settings.loss)
-    losses_B, logits_BxC = jax.vmap(per_example)(target_BxD, context_BxCxD, valid_BxC)
-    return jnp.sum(mask_B * losses_B), logits_BxC
-
-  (loss_sum, logits_BxC), (g_target, g_context) = jax.value_and_grad(
-      loss_fn, argnums=(0, 1), has_aux=True
-  )(params["target"][targets_B], params["context"][ids_BxC])
-  vocab_size, dim = params["context"].shape
-  rows = jnp.where(mask_B[:, None] > 0, ids_BxC, vocab_size).reshape(-1)
-  return loss_sum, logits_BxC, valid_BxC, g_target, rows, g_context.reshape(-1, dim)
-
-
-def _shared_pool_terms(params, targets_B, contexts_B, pool_N, mask_B, settings):
-  """The same terms with one pool of N negatives for the whole batch."""
-  if settings.loss != "sigmoid":
-    raise ValueError("shared negatives need the sigmoid loss")
-  valid_BxN = jnp.ones((targets_B.shape[0], pool_N.shape[0]), jnp.float32)
-  if settings.skip_positive_negatives:
-    valid_BxN = (pool_N[None, :] != contexts_B[:, None]).astype(jnp.float32)
-  weight = settings.num_ns / pool_N.shape[0]
-
-  def loss_fn(target_BxD, positive_BxD, pool_NxD):
-    per_example = functools.partial(model_lib.pooled_example_loss, weight=weight)
-    losses_B, logits_BxC = jax.vmap(per_example, in_axes=(0, 0, None, 0))(
-        target_BxD, positive_BxD, pool_NxD, valid_BxN)
-    return jnp.sum(mask_B * losses_B), logits_BxC
-
-  (loss_sum, logits_BxC), (g_target, g_positive, g_pool) = jax.value_and_grad(
-      loss_fn, argnums=(0, 1, 2), has_aux=True
-  )(params["target"][targets_B], params["context"][contexts_B], params["context"][pool_N])
-  vocab_size = params["context"].shape[0]
-  rows = jnp.concatenate([jnp.where(mask_B > 0, contexts_B, vocab_size), pool_N])
-  valid_BxC = jnp.concatenate([jnp.ones_like(mask_B)[:, None], valid_BxN], axis=1)
-  return loss_sum, logits_BxC, valid_BxC, g_target, rows, jnp.concatenate([g_positive, g_pool])
-
-
 def train_step(
-    state: TrainState, batch: Batch, *, tx: optax.GradientTransformation, settings: StepSettings
+    state: TrainState, batch: Batch, *, tx: optax.GradientTransformation, objective: Any,
+    combine_duplicates: bool | None = None,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
-  """One SGNS step on a batch of (target, context) pairs.
+  """One step of `objective` on a batch: gather rows, vmapped loss, sparse update per table.
 
-  Negatives come from `batch["negatives"]` when the input pipeline drew them, else they are drawn
-  here from `fold_in(state.key, state.step)`.
+  Metrics: the loss per prediction (a skip-gram pair, a CBOW window), the objective's accuracy
+  and the number of predictions.
   """
-  targets_B, contexts_B = batch["targets"], batch["contexts"]
-  mask_B = batch["mask"].astype(jnp.float32)
-  vocab_size = state.params["target"].shape[0]
-  if "negatives" in batch:
-    negatives = batch["negatives"]
-  else:
-    negatives = draw_negatives(jax.random.fold_in(state.key, state.step), state, settings,
-                               targets_B.shape[0])
-  terms = _shared_pool_terms if settings.shared_negatives else _per_example_terms
-  loss_sum, logits_BxC, valid_BxC, g_target, context_rows, g_context = terms(
-      state.params, targets_B, contexts_B, negatives, mask_B, settings)
+  if hasattr(objective, "sample"):  # Whatever the input pipeline did not draw.
+    batch = objective.sample(jax.random.fold_in(state.key, state.step), state, batch)
+  slots = objective.rows(batch)
+  ids = {}
+  for name, rows in slots.items():
+    size = state.params[rows.table].shape[0]
+    ids[name] = jnp.where(rows.ids < 0, size, rows.ids)  # Out of range: gathers 0, not updated.
+  vectors = {name: state.params[slots[name].table].at[i].get(mode="fill", fill_value=0)
+             for name, i in ids.items()}
+  shared = tuple(getattr(objective, "shared_keys", ()))
+  in_axes = ({name: None if slots[name].shared else 0 for name in slots},
+             {k: None if k in shared else 0 for k in batch})
 
-  # Padded examples point at row V, which the scatter drops.
-  target_rows = jnp.where(mask_B > 0, targets_B, vocab_size)
-  new_params, new_opt_state = {}, {}
-  for name, rows, grads in (("target", target_rows, g_target),
-                            ("context", context_rows, g_context)):
-    new_params[name], new_opt_state[name] = sparse_update(
-        tx, state.params[name], state.opt_state[name], rows, grads, settings.combine_duplicates
-    )
+  def total_loss(vectors):
+    losses_B, aux = jax.vmap(objective.loss, in_axes=in_axes)(vectors, batch)
+    return jnp.sum(losses_B), aux
 
-  count = jnp.sum(mask_B)
-  ranked_first = jnp.argmax(jnp.where(valid_BxC > 0, logits_BxC, -jnp.inf), axis=1) == 0
-  metrics = {
-      "loss": loss_sum / jnp.maximum(count, 1.0),
-      "accuracy": jnp.sum(mask_B * ranked_first) / jnp.maximum(count, 1.0),
-      "count": count,
-  }
+  (loss_sum, aux), grads = jax.value_and_grad(total_loss, has_aux=True)(vectors)
+  new_params, new_opt_state = dict(state.params), dict(state.opt_state)
+  for table in state.params:
+    names = [name for name in slots if slots[name].table == table]
+    if not names:
+      continue
+    dim = state.params[table].shape[1]
+    rows_N = jnp.concatenate([ids[name].reshape(-1) for name in names])
+    grads_NxD = jnp.concatenate([grads[name].reshape(-1, dim) for name in names])
+    new_params[table], new_opt_state[table] = sparse_update(
+        tx, state.params[table], state.opt_state[table], rows_N, grads_NxD, combine_duplicates)
+  count = jnp.sum(aux["count"])
+  metrics = {"loss": loss_sum / jnp.maximum(count, 1.0),
+             "accuracy": jnp.sum(aux["correct"]) / jnp.maximum(count, 1.0),
+             "count": count}
   new_state = state.replace(step=state.step + 1, params=new_params, opt_state=new_opt_state)
   return new_state, metrics
 
 
 def train_steps(
-    state: TrainState, batches: Batch, *, tx: optax.GradientTransformation,
-    settings: StepSettings
+    state: TrainState, batches: Batch, *, tx: optax.GradientTransformation, objective: Any,
+    combine_duplicates: bool | None = None,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
   """`train_step` over a leading axis of batches in one `lax.scan` (one dispatch per chunk)."""
-  step = functools.partial(train_step, tx=tx, settings=settings)
+
+  def step(state, batch):
+    return train_step(state, batch, tx=tx, objective=objective,
+                      combine_duplicates=combine_duplicates)
+
   return jax.lax.scan(step, state, batches)

@@ -1,0 +1,253 @@
+"""Objectives for the generic step: which table rows an example reads, and its loss.
+
+An objective is any object with
+  tables(vocab_size) -> {table name: rows}       the tables it trains
+  rows(batch) -> {slot: Rows}                    ids read per example ([B, ...]) or per batch
+  loss(vectors, example) -> (loss, metrics)      one example; `train_step` vmaps it
+and optionally `shared_keys` (batch entries that are not per example) and
+`sample(key, state, batch) -> batch` (to draw what the input pipeline did not).
+
+`Word2Vec` covers the family with word2vec.c's roles: an example is one window, its inputs are the
+context words' rows of "input" (syn0), its outputs the centre word's rows of "output" (syn1neg:
+the centre plus negatives) and of "tree" (syn1: the internal nodes on the centre's Huffman path).
+Skip-gram scores every context row on its own; CBOW scores their mean once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from w2v_jax import negatives as negatives_lib
+
+Batch = dict[str, jax.Array]
+MODELS = ("skipgram", "cbow")
+OUTPUT_LOSSES = ("sigmoid", "softmax")
+CBOW_MODES = ("mean", "sum", "koan")
+NEGATIVES_PER = ("window", "pair")
+
+
+@struct.dataclass
+class Rows:
+  """Ids into one table; -1 is "no row" (gathered as zeros, never updated)."""
+
+  ids: jax.Array
+  table: str = struct.field(pytree_node=False)
+  shared: bool = struct.field(pytree_node=False, default=False)  # One set for the whole batch.
+
+
+def skipgram_hidden(inputs_SxD: jax.Array, mask_S: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Every context row is its own prediction of the centre."""
+  return inputs_SxD, mask_S
+
+
+def cbow_hidden(
+    inputs_SxD: jax.Array, mask_S: jax.Array, mode: str = "mean"
+) -> tuple[jax.Array, jax.Array]:
+  """One prediction from the context rows: h [1, D] and its weight [1] (0 for an empty window).
+
+  "mean": h is the mean, and every row receives the error unscaled (word2vec.c; gensim
+  cbow_mean=1). "sum": h is the sum, each row receives error / count (gensim cbow_mean=0).
+  "koan": the mean with its true gradient, error / count (kōan, arXiv 2012.15332).
+  """
+  count = jnp.sum(mask_S)
+  total_D = mask_S @ inputs_SxD
+  mean_D = total_D / jnp.maximum(count, 1.0)
+  sg = jax.lax.stop_gradient
+  if mode == "mean":  # Value of the mean, gradient of the sum.
+    h_D = sg(mean_D) + (total_D - sg(total_D))
+  elif mode == "sum":  # Value of the sum, gradient of the mean.
+    h_D = sg(total_D) + (mean_D - sg(mean_D))
+  elif mode == "koan":
+    h_D = mean_D
+  else:
+    raise ValueError(f"unknown CBOW mode {mode!r}; choose from {CBOW_MODES}")
+  return h_D[None, :], jnp.minimum(count, 1.0)[None]
+
+
+def sampled_loss(
+    h_HxD: jax.Array, weight_H: jax.Array, outputs: jax.Array, valid: jax.Array,
+    loss: str = "sigmoid",
+) -> tuple[jax.Array, jax.Array]:
+  """Loss of each prediction h against its outputs (column 0 the positive, the rest negatives).
+
+  `outputs` is [C, D] shared by all predictions or [H, C, D] per prediction, `valid` [C] or
+  [H, C]. sigmoid: -log s(l0) - sum_k log s(-lk) (negative sampling); softmax: cross-entropy of
+  the positive over the 1 + K logits (the seed's). Returns the weighted loss and how many
+  predictions rank the positive first.
+  """
+  if outputs.ndim == 2:
+    logits_HxC = h_HxD @ outputs.T
+    valid = jnp.broadcast_to(valid, logits_HxC.shape)
+  else:
+    logits_HxC = jnp.einsum("hd,hcd->hc", h_HxD, outputs)
+  if loss == "sigmoid":
+    signs_1xC = jnp.ones((1, logits_HxC.shape[-1])).at[0, 1:].set(-1.0)
+    per_h = -jnp.sum(valid * jax.nn.log_sigmoid(signs_1xC * logits_HxC), axis=-1)
+  elif loss == "softmax":
+    per_h = -jax.nn.log_softmax(jnp.where(valid > 0, logits_HxC, -jnp.inf), axis=-1)[:, 0]
+  else:
+    raise ValueError(f"unknown loss {loss!r}; choose from {OUTPUT_LOSSES}")
+  first = jnp.argmax(jnp.where(valid > 0, logits_HxC, -jnp.inf), axis=-1) == 0
+  return weight_H @ per_h, weight_H @ first.astype(jnp.float32)
+
+
+def pooled_loss(
+    h_HxD: jax.Array, weight_H: jax.Array, positive_D: jax.Array, pool_NxD: jax.Array,
+    valid_N: jax.Array, scale: float,
+) -> tuple[jax.Array, jax.Array]:
+  """Sigmoid loss against one pool of negatives shared by the batch (BlazingText).
+
+  Each negative term is scaled by `scale` (num_ns / pool size) so the expected gradient equals
+  that of num_ns independent negatives; vmapped, the negative logits are one [B, D] x [D, N]
+  product.
+  """
+  positive_H = h_HxD @ positive_D
+  negatives_HxN = h_HxD @ pool_NxD.T
+  per_h = -jax.nn.log_sigmoid(positive_H) - scale * (
+      jax.nn.log_sigmoid(-negatives_HxN) @ valid_N)
+  first = positive_H > jnp.max(jnp.where(valid_N > 0, negatives_HxN, -jnp.inf), axis=-1)
+  return weight_H @ per_h, weight_H @ first.astype(jnp.float32)
+
+
+def hierarchical_loss(
+    h_HxD: jax.Array, weight_H: jax.Array, nodes_LxD: jax.Array, codes_L: jax.Array,
+    path_mask_L: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+  """word2vec.c's hierarchical softmax: at each node of the centre's path, a sigmoid whose label
+  is 1 - code. Returns the weighted loss and the fraction of branches each prediction gets right.
+  """
+  signs_1xL = (1.0 - 2.0 * codes_L)[None, :]  # label 1 (code 0) -> +f, label 0 (code 1) -> -f.
+  f_HxL = signs_1xL * (h_HxD @ nodes_LxD.T)
+  per_h = -(jax.nn.log_sigmoid(f_HxL) @ path_mask_L)
+  right_H = ((f_HxL > 0) @ path_mask_L) / jnp.maximum(jnp.sum(path_mask_L), 1.0)
+  return weight_H @ per_h, weight_H @ right_H
+
+
+@dataclasses.dataclass(frozen=True)
+class Word2Vec:
+  """Skip-gram or CBOW with negative sampling, hierarchical softmax, or both (they add).
+
+  Batch (one window per example, S context slots): centres int32 [B], contexts int32 [B, S],
+  mask float32 [B, S]; with num_ns > 0, negatives int32 [B, K] (shared by the window), [B, S, K]
+  (negatives_per="pair"; skip-gram only) or a pool [N] (pool_size > 0); with hs, the centre's path:
+  points int32 [B, L], codes float32 [B, L], path_mask float32 [B, L]. A window with one context
+  slot is a (target, context) pair: the per-pair step.
+  """
+
+  model: str = "skipgram"
+  num_ns: int = 5
+  hs: bool = False
+  output_loss: str = "sigmoid"  # Of the sampled outputs; "softmax" over 1 + K is the seed's.
+  cbow: str = "mean"
+  negatives_per: str = "window"
+  pool_size: int = 0  # > 0: negatives are one pool of this many per batch.
+  # word2vec.c and gensim skip a negative equal to the centre; TF's sampler (the seed) does not.
+  skip_positive_negatives: bool = True
+  negatives: str = "unigram"  # What `sample` draws when the batch has none: or "log_uniform".
+
+  def __post_init__(self):
+    checks = [
+        (self.model in MODELS, f"model must be one of {MODELS}"),
+        (self.output_loss in OUTPUT_LOSSES, f"output_loss must be one of {OUTPUT_LOSSES}"),
+        (self.cbow in CBOW_MODES, f"cbow must be one of {CBOW_MODES}"),
+        (self.negatives_per in NEGATIVES_PER, f"negatives_per must be one of {NEGATIVES_PER}"),
+        (self.num_ns > 0 or self.hs, "needs negatives (num_ns > 0) or hierarchical softmax"),
+        (self.num_ns >= 0, "num_ns must be >= 0"),
+        (not self.pool_size or self.output_loss == "sigmoid", "a shared pool needs the sigmoid loss"),
+        (self.model == "skipgram" or self.negatives_per == "window",
+         "negatives per pair need skip-gram"),
+    ]
+    for ok, message in checks:
+      if not ok:
+        raise ValueError(message)
+
+  @property
+  def shared_keys(self) -> tuple[str, ...]:
+    return ("negatives",) if self.pool_size and self.num_ns else ()
+
+  def tables(self, vocab_size: int) -> dict[str, int]:
+    tables = {"input": vocab_size}
+    if self.num_ns:
+      tables["output"] = vocab_size
+    if self.hs:
+      tables["tree"] = vocab_size - 1
+    return tables
+
+  def negatives_shape(self, batch_size: int, slots: int) -> tuple[int, ...]:
+    """Shape of one batch's negatives."""
+    if self.pool_size:
+      return (self.pool_size,)
+    if self.negatives_per == "pair":
+      return (batch_size, slots, self.num_ns)
+    return (batch_size, self.num_ns)
+
+  def rows(self, batch: Batch) -> dict[str, Rows]:
+    mask_BxS = batch["mask"]
+    rows = {"inputs": Rows(jnp.where(mask_BxS > 0, batch["contexts"], -1), "input")}
+    live_B = jnp.any(mask_BxS > 0, axis=1)
+    centres_B = jnp.where(live_B, batch["centres"], -1)
+    if self.num_ns and self.pool_size:
+      rows["outputs"] = Rows(centres_B[:, None], "output")
+      rows["pool"] = Rows(batch["negatives"], "output", shared=True)
+    elif self.num_ns:
+      negatives = batch["negatives"]
+      if negatives.ndim == 3:  # Per pair: [B, S, 1 + K], the centre repeated on every slot.
+        centres_BxSx1 = jnp.broadcast_to(batch["centres"][:, None, None], (*mask_BxS.shape, 1))
+        ids = jnp.concatenate([centres_BxSx1, negatives], axis=2)
+        rows["outputs"] = Rows(jnp.where(mask_BxS[..., None] > 0, ids, -1), "output")
+      else:
+        ids = jnp.concatenate([batch["centres"][:, None], negatives], axis=1)
+        rows["outputs"] = Rows(jnp.where(live_B[:, None], ids, -1), "output")
+    if self.hs:
+      rows["tree"] = Rows(jnp.where(batch["path_mask"] > 0, batch["points"], -1), "tree")
+    return rows
+
+  def loss(self, vectors: dict[str, jax.Array], example: Batch) -> tuple[jax.Array, dict]:
+    mask_S = example["mask"]
+    if self.model == "skipgram":
+      h_HxD, weight_H = skipgram_hidden(vectors["inputs"], mask_S)
+    else:
+      h_HxD, weight_H = cbow_hidden(vectors["inputs"], mask_S, self.cbow)
+    total, correct = jnp.zeros(()), jnp.zeros(())
+    if self.num_ns:
+      total, correct = self._sampled(h_HxD, weight_H, vectors, example)
+    if self.hs:
+      hs_loss, hs_right = hierarchical_loss(
+          h_HxD, weight_H, vectors["tree"], example["codes"], example["path_mask"])
+      total = total + hs_loss
+      correct = correct if self.num_ns else hs_right
+    return total, {"correct": correct, "count": jnp.sum(weight_H)}
+
+  def _sampled(self, h_HxD, weight_H, vectors, example):
+    centre, negatives = example["centres"], example["negatives"]
+    valid = jnp.ones(negatives.shape, jnp.float32)
+    if self.skip_positive_negatives:
+      valid = (negatives != centre).astype(jnp.float32)
+    if self.pool_size:
+      return pooled_loss(h_HxD, weight_H, vectors["outputs"][0], vectors["pool"], valid,
+                         self.num_ns / self.pool_size)
+    # Column 0 of the outputs is the centre, always valid.
+    valid = jnp.concatenate([jnp.ones(valid.shape[:-1] + (1,)), valid], axis=-1)
+    return sampled_loss(h_HxD, weight_H, vectors["outputs"], valid, self.output_loss)
+
+  def sample(self, key: jax.Array, state: Any, batch: Batch) -> Batch:
+    """Draws the negatives in the step when the input pipeline did not."""
+    if not self.num_ns or "negatives" in batch:
+      return batch
+    batch_size, slots = batch["contexts"].shape
+    shape = self.negatives_shape(batch_size, slots)
+    if self.negatives == "unigram":
+      negatives = negatives_lib.sample_alias(key, state.noise, shape)
+    elif self.negatives == "log_uniform":  # TF's sampler draws rows of K distinct ids.
+      vocab_size = state.params["input"].shape[0]
+      rows = (math.prod(shape) // shape[-1], shape[-1])
+      negatives = negatives_lib.sample_log_uniform(key, vocab_size, rows).reshape(shape)
+    else:
+      raise ValueError(f"unknown negatives {self.negatives!r}")
+    return {**batch, "negatives": negatives}
