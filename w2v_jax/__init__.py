@@ -1,20 +1,25 @@
-"""w2v_jax: word2vec (skip-gram with negative sampling) in JAX, Flax and Optax.
+"""w2v_jax: the word2vec family (skip-gram, CBOW; negative sampling, hierarchical softmax) in JAX.
 
 The reusable pieces (loaded on first use, so `import w2v_jax.io_utils` does not import JAX):
-  train_step / train_steps  the pure step (jit it yourself) and its lax.scan over a chunk
-  TrainState, create_train_state, make_optimizer, make_schedule, StepSettings, sparse_update
-  example_loss, Word2Vec    the per-example loss and the Flax module
-  skipgram_pairs, subsample, draw_windows, word2vec_keep_prob, zipf_sampling_table
+  train_step / train_steps  the pure generic step (jit it yourself) and its lax.scan over a chunk
+  TrainState, create_train_state, make_optimizer, make_schedule, sparse_update
+  Word2Vec, Rows            the word2vec objectives, and how any objective names its rows
+  Tables                    the Flax module holding the named tables
+  build_huffman             word2vec.c's hierarchical-softmax tree
+  skipgram_pairs, window_examples, subsample, draw_windows, word2vec_keep_prob,
+  zipf_sampling_table
 """
 
 import importlib
 
 _EXPORTS = {
-    "w2v_jax.model": ("Word2Vec", "example_loss"),
-    "w2v_jax.pairs": ("draw_windows", "skipgram_pairs", "subsample", "word2vec_keep_prob",
-                      "zipf_sampling_table"),
-    "w2v_jax.step": ("StepSettings", "TrainState", "create_train_state", "make_optimizer",
-                     "make_schedule", "sparse_update", "train_step", "train_steps"),
+    "w2v_jax.huffman": ("build_huffman",),
+    "w2v_jax.model": ("Tables",),
+    "w2v_jax.objectives": ("Rows", "Word2Vec"),
+    "w2v_jax.pairs": ("draw_windows", "skipgram_pairs", "subsample", "window_examples",
+                      "word2vec_keep_prob", "zipf_sampling_table"),
+    "w2v_jax.step": ("TrainState", "create_train_state", "make_optimizer", "make_schedule",
+                     "sparse_update", "train_step", "train_steps"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
