@@ -31,7 +31,7 @@ def test_save_restore_round_trip_and_pruning(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer,combo", [
     ("sgd", {}), ("adam", {}), ("sgd", {"model": "cbow", "batch_size": 64}),
-    ("sgd", {"hs": True, "num_ns": 0}),
+    ("sgd", {"hs": True, "num_ns": 0, "batch_size": 64}),
     ("adagrad", {"model": "cbow", "hs": True, "num_ns": 0, "batch_size": 64}),
     # 64 windows of ~6 pairs: a 24-word vocabulary diverges at 256 (summed row updates).
     ("sgd", {"hs": True, "negatives_per": "pair", "batch_size": 64}),

@@ -41,7 +41,8 @@ def _topic_purity(words, vectors, topn=5):
     {"layout": "windows", "batch_size": 64},
     {"layout": "windows", "negatives_per": "pair", "batch_size": 64},
     {"model": "cbow", "batch_size": 64},
-    {"hs": True, "num_ns": 0},
+    {"hs": True, "num_ns": 0, "batch_size": 64},
+    {"hs": True, "num_ns": 0, "layout": "pairs"},
     {"model": "cbow", "hs": True, "num_ns": 0, "batch_size": 64},
     {"model": "cbow", "cbow_koan": True, "learning_rate": 0.2, "batch_size": 64},
 ])

@@ -46,7 +46,7 @@ class Config:
   layout: str = _field(
       "auto", "windows: one example per centre word and its window (word2vec.c's grouping); "
       "pairs: one per (target, context) pair, shuffled; auto: pairs for skip-gram with "
-      "negatives per window (faster per pair on the CPU, README), else windows.")
+      "negative sampling alone (faster per pair on the CPU, README), else windows.")
   window_size: int = _field(5, "Maximum context distance.")
   dynamic_window: bool = _field(True, "Radius uniform in [1, window_size] per centre.")
   subsample: float = _field(1e-3, "Subsampling threshold t (word2vec) or Zipf factor (seed).")
@@ -100,7 +100,8 @@ class Config:
     """The layout `auto` stands for: windows where a model needs them, else pairs."""
     if self.layout != "auto":
       return self.layout
-    return "pairs" if self.model == "skipgram" and self.negatives_per == "window" else "windows"
+    ns_only = not self.hs and self.negatives_per == "window"
+    return "pairs" if self.model == "skipgram" and ns_only else "windows"
 
   @property
   def examples_per_step(self) -> int:
