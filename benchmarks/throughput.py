@@ -4,6 +4,7 @@ r"""Training throughput of w2v_jax against gensim, side by side, plus step time 
   python benchmarks/throughput.py --corpus ../shared/data/bench-corpus.txt.gz --repeats 3 \
       --combos sg-ns,cbow-ns,sg-hs,cbow-hs
   python benchmarks/throughput.py --corpus ../shared/data/small-corpus.txt.gz --epochs 1 --no_gensim
+  python benchmarks/throughput.py --steps_only --json benchmarks/results/step_time.json
 
 For each combination in --combos (skip-gram or CBOW, with 5 negatives, or hierarchical softmax and
 no negatives; default sg-ns), each system trains in its own subprocess (own peak RSS), the two
@@ -342,7 +343,9 @@ def print_vocab_times(vocab_times: dict) -> None:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--corpus", required=True)
+  parser.add_argument("--corpus")
+  parser.add_argument("--steps_only", action="store_true",
+                      help="Only the step-time comparison (no training, no corpus needed).")
   parser.add_argument("--epochs", type=int, default=5)
   parser.add_argument("--repeats", type=int, default=1, help="Alternating runs of each system.")
   parser.add_argument("--combos", default="sg-ns",
@@ -358,13 +361,24 @@ def main() -> None:
                       help="Timed calls (of --steps_per_call steps) per step subprocess.")
   parser.add_argument("--json", default="benchmarks/results/throughput.json")
   args = parser.parse_args()
-  if not os.path.exists(args.corpus):
-    sys.exit(f"error: --corpus {args.corpus}: no such file")
-  try:
-    combos = common.parse_combos(args.combos)
-  except ValueError as e:
-    parser.error(f"--combos: {e}")
+  if args.steps_only:
+    results = {"machine": common.machine_info(), "command": " ".join(sys.argv)}
+    print(common.describe_machine(results["machine"]))
+  else:
+    if not args.corpus or not os.path.exists(args.corpus):
+      parser.error(f"--corpus {args.corpus}: no such file")
+    try:
+      combos = common.parse_combos(args.combos)
+    except ValueError as e:
+      parser.error(f"--combos: {e}")
+    results = compare_training(args, combos)
+  compare_steps(args, results)
+  common.write_json(args.json, results)
+  print(f"\nwrote {args.json}")
 
+
+def compare_training(args: argparse.Namespace, combos: list[str]) -> dict:
+  """Both systems per combination, whole process and training; the JAX floor."""
   extra = {k: v for k, v in (("batch_size", args.batch_size),
                              ("steps_per_call", args.steps_per_call)) if v is not None}
   settings = common.Settings(corpus=args.corpus, epochs=args.epochs)
@@ -392,6 +406,11 @@ def main() -> None:
   if floor and runs[floor_combo].get("gensim"):
     print_floor(floor, runs[floor_combo]["gensim"], floor_combo)
   results["jax_floor_peak_rss_mb"] = floor["peak_rss_mb"] if floor else None
+  return results
+
+
+def compare_steps(args: argparse.Namespace, results: dict) -> None:
+  """The step alone, each variant against the old per-pair step; step time against V."""
   steps = args.steps_per_call or 32
   rows = measure_steps(list(STEP_VARIANTS), steps, args.step_calls, args.step_rounds)
   if rows:
@@ -403,8 +422,6 @@ def main() -> None:
       [int(v) for v in args.vocab_sizes.split(",")], steps, args.step_calls * args.step_rounds)
   if results["step_seconds_by_vocab"]:
     print_vocab_times(results["step_seconds_by_vocab"])
-  common.write_json(args.json, results)
-  print(f"\nwrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ class ExampleSource:
 
   def count(self, epoch: int, piece: int) -> int:
     """Examples of one piece (without building them, for pairs)."""
-    rng, args = self._draw(epoch, piece)
+    _, args = self._draw(epoch, piece)
     if self.settings.layout == "pairs":
       return pairs_lib.count_pairs(*args)
     return len(self._windows(args)[0])
