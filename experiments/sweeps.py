@@ -107,7 +107,7 @@ Shows that the sweep machinery works end to end (used by tests/test_sweep_e2e.py
 ./launch.sh sweep family --parallel 1
 12 runs (model skip-gram/CBOW x output: 5 negatives, or hierarchical softmax with none x seed
 1/2/3), word2vec preset, 5 epochs on the bench corpus.
-Runtime: ~35 min on 2 cores, AMD EPYC (12 runs; sg-hs the longest, ~5 min each).
+Runtime: ~45 min on 2 cores, AMD EPYC (12 runs; sg-ns ~2.5 min each, sg-hs ~6-9 min).
 Shows what the four members of the word2vec family (sg-ns, cbow-ns, sg-hs, cbow-hs) score on
 analogies and WordSim-353, with the spread over seeds.
 Expected (medians of the same runs in benchmarks/quality.py, analogy / WS353): sg-ns .209 / .59,
