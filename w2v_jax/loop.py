@@ -39,7 +39,7 @@ class Every:
   next: float = math.inf
 
   def start(self, value: float) -> "Every":
-    self.next = value + self.interval if self.interval else math.inf
+    self.advance(value)
     return self
 
   def due(self, value: float) -> bool:
