@@ -38,7 +38,7 @@ def test_registered_sweeps_are_valid_and_documented():
   assert tiny.required == ("corpus",)
 
 
-def test_family_expands_to_model_x_output_x_seed_with_linked_flags():
+def test_family_expands_to_seed_x_model_x_output_with_linked_flags():
   family = sweeps.SWEEPS["family"]
   points = sweeps.expand(family)
   assert len(points) == 12
@@ -46,12 +46,13 @@ def test_family_expands_to_model_x_output_x_seed_with_linked_flags():
   assert combos == {("skipgram", False, 5), ("cbow", False, 5), ("skipgram", True, 0),
                     ("cbow", True, 0)}
   assert sorted(p["seed"] for p in points) == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
-  assert sweeps.run_name(points[0]) == "model=skipgram,hs=false,num_ns=5,seed=1"
-  assert sweeps.run_name(points[-1]) == "model=cbow,hs=true,num_ns=0,seed=3"
+  assert sweeps.run_name(points[0]) == "seed=1,model=skipgram,hs=false,num_ns=5"
+  assert sweeps.run_name(points[-1]) == "seed=3,model=cbow,hs=true,num_ns=0"
   assert len({sweeps.run_name(p) for p in points}) == 12
-  args = sweeps.train_args(family, points[4], [])  # sg-hs, seed 2.
+  assert [p["seed"] for p in points[:4]] == [1, 1, 1, 1]  # Seeds outermost.
+  args = sweeps.train_args(family, points[5], [])  # Seed 2, sg-hs.
   assert args == ["--corpus=../shared/data/bench-corpus.txt.gz", "--epochs=5", "--noprogress",
-                  "--model=skipgram", "--hs", "--num_ns=0", "--seed=2"]
+                  "--seed=2", "--model=skipgram", "--hs", "--num_ns=0"]
   assert "--preset" not in " ".join(args)  # The word2vec preset, every other setting default.
   with pytest.raises(ValueError, match="--num_ns is swept"):  # A flag inside a group.
     sweeps.train_args(family, points[0], ["--num_ns=2"])
