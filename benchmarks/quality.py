@@ -10,10 +10,11 @@ and no negatives), trains w2v_jax (word2vec preset) and gensim `Word2Vec` in `co
 (its fastest; window 5, dim 100, subsample 1e-3, min_count 5, 5 epochs, lr 0.025, CBOW averaging
 its context; the `bench` extra), each in its own subprocess, --repeats times with seeds 1, 2, ...
 
-With the default --combos sg-ns it also trains gensim streaming the text (`iterable`: in
-`corpus_file` mode gensim's learning rate decays only half-way within each epoch with 2 workers,
-see `common.gensim_worker`) and w2v_jax's `seed` preset (the notebook's recipe, its own 80 epochs;
---no_seed skips it). `--gensim_schedule` adds w2v_jax trained with gensim corpus_file's effective
+With the default --combos sg-ns (or --gensim_iterable, for every combination) it also trains gensim
+streaming the text (`iterable`: in `corpus_file` mode gensim's learning rate decays only half-way
+within each epoch with 2 workers, see `common.gensim_worker`); with --combos sg-ns, w2v_jax's
+`seed` preset too (the notebook's recipe, its own 80 epochs; --no_seed skips it).
+`--gensim_schedule` adds, per combination, w2v_jax trained with gensim corpus_file's effective
 learning rate (`common.gensim_corpus_file_schedule`), which isolates what that schedule is worth.
 
 Evaluates all with w2v_jax's evaluator (analogies restricted to the 30,000 most frequent words,
@@ -52,15 +53,16 @@ ROWS = {
 REFERENCES = (("gensim", "gensim cf"), ("gensim[iterable]", "gensim it"))
 
 
-def make_jobs(combos: list[str], with_extras: bool, gensim_schedule: bool) -> list[common.Job]:
+def make_jobs(combos: list[str], gensim_iterable: bool, gensim_schedule: bool) -> list[common.Job]:
+  """Per combination: w2v_jax and gensim cf, optionally gensim streaming and w2v_jax on cf's rate."""
   jobs = []
   for combo in combos:
     jobs += [common.Job(combo, "w2v_jax", "w2v_jax", {}), common.Job(combo, "gensim", "gensim", {})]
-  if with_extras:
-    jobs.append(common.Job("sg-ns", "gensim[iterable]", "gensim", {"mode": "iterable"}))
-  if gensim_schedule:
-    jobs.append(common.Job("sg-ns", "w2v_jax[cf schedule]", "w2v_jax",
-                           {"schedule": "gensim_corpus_file"}))
+    if gensim_iterable:
+      jobs.append(common.Job(combo, "gensim[iterable]", "gensim", {"mode": "iterable"}))
+    if gensim_schedule:
+      jobs.append(common.Job(combo, "w2v_jax[cf schedule]", "w2v_jax",
+                             {"schedule": "gensim_corpus_file"}))
   return jobs
 
 
@@ -92,6 +94,8 @@ def main() -> None:
   parser.add_argument("--no_seed", action="store_true", help="Skip the seed preset.")
   parser.add_argument("--gensim_schedule", action="store_true",
                       help="Also train w2v_jax with gensim corpus_file's effective learning rate.")
+  parser.add_argument("--gensim_iterable", action="store_true",
+                      help="Also train gensim streaming the text, for every combination.")
   parser.add_argument("--json", default="benchmarks/results/quality.json")
   args = parser.parse_args()
   if not os.path.exists(args.corpus):
@@ -100,13 +104,11 @@ def main() -> None:
     combos = common.parse_combos(args.combos)
   except ValueError as e:
     parser.error(f"--combos: {e}")
-  with_extras = combos == ["sg-ns"]  # The extras compare skip-gram with negative sampling only.
-  if args.gensim_schedule and not with_extras:
-    parser.error("--gensim_schedule: only with --combos sg-ns")
-
+  with_extras = combos == ["sg-ns"]  # The default run streams gensim and trains the seed too.
   settings = common.Settings(corpus=args.corpus, epochs=args.epochs)
-  runs = common.run_jobs(make_jobs(combos, with_extras, args.gensim_schedule), settings,
-                         args.repeats)
+  runs = common.run_jobs(
+      make_jobs(combos, with_extras or args.gensim_iterable, args.gensim_schedule), settings,
+      args.repeats)
   if with_extras and not args.no_seed:
     print("training w2v_jax seed preset ...", file=sys.stderr, flush=True)
     runs["sg-ns"]["w2v_jax[seed]"] = [common.run_worker(
