@@ -25,8 +25,11 @@ flags.DEFINE_enum("preset", "word2vec", list(config_lib.presets()), "Starting po
 flags.DEFINE_string("out_dir", "runs/default", "Run directory: vectors, logs, checkpoints.")
 flags.DEFINE_bool("resume", False, "Continue from the run directory's last checkpoint.")
 flags.DEFINE_bool("distributed", False,
-                  "Call jax.distributed.initialize() first (multi-host; settings from the "
-                  "environment, e.g. SLURM or JAX_COORDINATOR_ADDRESS).")
+                  "Call jax.distributed.initialize() first (multi-host): with the three flags "
+                  "below, or from the environment (SLURM, Open MPI, Cloud TPU).")
+flags.DEFINE_string("coordinator_address", None, "With --distributed: host:port of process 0.")
+flags.DEFINE_integer("num_processes", None, "With --distributed: processes in the run.")
+flags.DEFINE_integer("process_id", None, "With --distributed: this process's index.")
 
 # One flag per Config field, typed by the field; a flag's default None means "the preset's".
 # Choices are checked by Config.validate, so a bad value is one line naming the flag, exit 2.
@@ -68,14 +71,11 @@ def main(argv: list[str]) -> int:
 
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  if FLAGS.distributed:
-    import jax  # pylint: disable=import-outside-toplevel
-
-    jax.distributed.initialize()
   try:
     config = build_config()
   except ValueError as e:
     return _fail(str(e))
+  _init_devices(config)
   os.makedirs(FLAGS.out_dir, exist_ok=True)
   FLAGS.append_flags_into_file(os.path.join(FLAGS.out_dir, "flags.txt"))
 
@@ -108,6 +108,18 @@ def main(argv: list[str]) -> int:
     return _fail(str(e))
   _print_summary(summary)
   return 0
+
+
+def _init_devices(config: config_lib.Config) -> None:
+  """Before JAX starts its backends: a CPU's cores as host devices (one replica each), and the
+  distributed runtime when asked for."""
+  import jax  # pylint: disable=import-outside-toplevel
+
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    jax.config.update("jax_num_cpu_devices", config.replicas or cores or 1)
+  if FLAGS.distributed:
+    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
 
 
 def _fail(message: str) -> int:

@@ -20,6 +20,7 @@ LAYOUTS = ("auto", "windows", "pairs")
 MODELS = ("skipgram", "cbow")
 NEGATIVES_PER = ("window", "pair")
 TIE_BREAKS = ("ascending", "descending")
+MERGES = ("sum", "mean")  # w2v_jax.replicas.MERGES.
 
 
 def _field(default, help_text: str):
@@ -81,8 +82,17 @@ class Config:
   epochs: int = _field(5, "Passes over the corpus.")
   batch_size: int = _field(0, "Examples per step; 0: 1024 pairs or 128 windows (~700 pairs).")
   steps_per_call: int = _field(32, "Steps fused into one jitted lax.scan.")
+  replicas: int = _field(
+      0, "Independent copies of the tables, one per device, each training its share of the "
+      "examples (0: one per local device; experiments.train makes a CPU's cores host devices). "
+      "1: one model, the batch split over all devices.")
+  sync_every: int = _field(512, "Steps between merges of the replicas (0: never).")
+  merge: str = _field(
+      "sum", "How replicas merge: sum of their changes since the last merge (lock-free "
+      "threads' semantics, no update lost) or mean of their tables.")
   table_sharding: str = _field(
-      "replicated", "Across devices: replicate the tables or split them by rows.")
+      "replicated", "With --replicas=1: replicate the tables over the devices or split them by "
+      "rows.")
   seed: int = _field(0, "Seed for initialisation, examples and negatives.")
   # Logging, evaluation, checkpoints.
   log_every: int = _field(200, "Steps between metric logs (rounded up to whole calls).")
@@ -126,6 +136,8 @@ class Config:
         (self.epochs >= 1, "epochs", "must be >= 1"),
         (self.batch_size >= 0, "batch_size", "must be >= 0"),
         (self.steps_per_call >= 1, "steps_per_call", "must be >= 1"),
+        (self.replicas >= 0, "replicas", "must be >= 0"),
+        (self.sync_every >= 0, "sync_every", "must be >= 0"),
         (self.learning_rate > 0, "learning_rate", "must be > 0"),
         (self.min_count >= 1, "min_count", "must be >= 1"),
         (self.max_vocab is None or self.max_vocab >= 3, "max_vocab", "must be >= 3"),
@@ -158,7 +170,7 @@ class Config:
         ("subsampling", SUBSAMPLING), ("standardize", STANDARDIZE),
         ("table_sharding", TABLE_SHARDING), ("init", INITS), ("shuffle", SHUFFLES),
         ("layout", LAYOUTS), ("model", MODELS), ("negatives_per", NEGATIVES_PER),
-        ("tie_break", TIE_BREAKS),
+        ("tie_break", TIE_BREAKS), ("merge", MERGES),
     ]
     checks = [(getattr(self, name) in allowed, name, f"must be one of {', '.join(allowed)}")
               for name, allowed in choices] + checks
@@ -195,5 +207,6 @@ def presets() -> dict[str, Config]:
           epochs=80,
           batch_size=1024,
           init="keras",
+          replicas=1,  # One model, as the notebook trained.
       ),
   }

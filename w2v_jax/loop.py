@@ -111,9 +111,8 @@ class LoopResult:
 
 
 def run(state, train_fn, stream: Iterable, raw_words: int, schedules: Schedules, hooks: Hooks,
-        position, words: float) -> LoopResult:
-  """Steps through the blocks of `stream` ((device batches, host block) pairs)."""
-  step = int(state.step)
+        position, words: float, step: int) -> LoopResult:
+  """Steps through the blocks of `stream` ((device batches, host block) pairs) from `step`."""
   log_at = Every(schedules.log_every).start(step)
   ckpt_at = Every(schedules.checkpoint_every or None).start(step)
   eval_at = Every(1.0 if schedules.eval_every_epoch else None).start(

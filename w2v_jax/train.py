@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import shutil
 import time
@@ -21,7 +20,7 @@ from w2v_jax import export, huffman, io_utils, logs, loop, memory
 from w2v_jax import negatives as negatives_lib
 from w2v_jax import objectives
 from w2v_jax import pairs as pairs_lib
-from w2v_jax import parallel
+from w2v_jax import parallel, placement
 from w2v_jax import step as step_lib
 from w2v_jax import text
 from w2v_jax import vocab as vocab_lib
@@ -89,15 +88,19 @@ def keep_probabilities(config: Config, vocab: vocab_lib.Vocab) -> np.ndarray:
   return np.ones(len(vocab))
 
 
-def prepare(config: Config, cache_dir: str | None) -> Prepared:
-  """Vocabulary, encoded corpus (cached) and the example source; counts the run's steps."""
+def prepare(config: Config, cache_dir: str | None, batch_size: int | None = None) -> Prepared:
+  """Vocabulary, encoded corpus (cached) and the example source; counts the run's steps.
+
+  `batch_size`: examples per step over all replicas (default: the config's).
+  """
   vocab, corpus = corpus_lib.load_or_build(corpus_spec(config), cache_dir)
   if config.hs and len(vocab) < 2:
     raise ValueError(f"--hs: hierarchical softmax needs at least 2 words in the vocabulary "
                      f"(this corpus has {len(vocab)} at --min_count={config.min_count})")
   source = data_lib.ExampleSource(corpus, keep_probabilities(config, vocab),
                                   example_settings(config, vocab), config.seed)
-  total_steps = data_lib.count_steps(source, config.epochs, config.examples_per_step)
+  total_steps = data_lib.count_steps(source, config.epochs,
+                                     batch_size or config.examples_per_step)
   if total_steps == 0:
     raise text.CorpusError(
         f"{', '.join(config.corpus)}: no training pairs (every sentence has fewer than 2 words "
@@ -119,7 +122,7 @@ def noise_table(
 
 def output_side(
     config: Config, vocab: vocab_lib.Vocab, rows: int, objective: objectives.Word2Vec,
-    slots: int,
+    slots: int, batch_size: int,
 ) -> tuple[data_lib.Outputs, negatives_lib.AliasTable | None]:
   """What the input pipeline adds (negatives, Huffman paths), and the noise the step keeps.
 
@@ -129,7 +132,7 @@ def output_side(
   noise = noise_table(config, vocab, rows)
   tree = huffman.build_huffman(vocab.counts) if config.hs else None
   if noise is not None and config.negatives_on_host:
-    shape = objective.negatives_shape(config.examples_per_step, slots)
+    shape = objective.negatives_shape(batch_size, slots)
     return data_lib.Outputs(noise, shape, tree), None
   return data_lib.Outputs(tree=tree), noise
 
@@ -169,73 +172,78 @@ def train_and_evaluate(
   on NaN/Inf, `text.CorpusError` / `ValueError` on bad input.
   """
   config.validate()
-  os.makedirs(workdir, exist_ok=True)
+  place = placement.make_placement(config.replicas, config.examples_per_step,
+                                   config.table_sharding, config.sync_every, config.merge)
+  # Process 0 writes the run's files; any other keeps its own logs in a folder beside them.
+  primary = jax.process_index() == 0
+  rundir = workdir if primary else os.path.join(workdir, f"process-{jax.process_index()}")
+  os.makedirs(rundir, exist_ok=True)
   ckpt_dir = os.path.join(workdir, "checkpoints")
   ckpt_path = checkpoint_lib.latest(ckpt_dir) if resume else None
   if ckpt_path is None:  # A fresh run must not append to, or resume from, an older one's files.
     for stale in ("metrics.jsonl", "summary.json"):
-      if os.path.exists(os.path.join(workdir, stale)):
-        os.unlink(os.path.join(workdir, stale))
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
-  io_utils.atomic_write_json(os.path.join(workdir, "config.json"), config_dict(config))
-  write_status(workdir, "running")
+      if os.path.exists(os.path.join(rundir, stale)):
+        os.unlink(os.path.join(rundir, stale))
+    if primary:
+      shutil.rmtree(ckpt_dir, ignore_errors=True)
+  io_utils.atomic_write_json(os.path.join(rundir, "config.json"), config_dict(config))
+  write_status(rundir, "running")
 
   t_setup = time.perf_counter()
-  prep = prepare(config, cache_dir=os.path.join(workdir, "cache"))
+  prep = prepare(config, os.path.join(rundir, "cache"), place.batch_size)
   vocab = prep.vocab
-  vocab_lib.save_vocab(vocab, os.path.join(workdir, "vocab.tsv"))
+  vocab_lib.save_vocab(vocab, os.path.join(rundir, "vocab.tsv"))
   logging.info("vocabulary %d words, %d tokens (%d raw), %d steps", len(vocab),
                len(prep.corpus.ids), prep.corpus.raw_words, prep.total_steps)
 
   schedule_args = (config.learning_rate, prep.total_steps, config.min_learning_rate_ratio,
                    config.linear_decay)
   tx = step_lib.make_optimizer(config.optimizer, *schedule_args)
-  mesh = parallel.make_mesh()
-  if config.examples_per_step % mesh.size:
-    raise ValueError(f"--batch_size={config.examples_per_step}: must be a multiple of the "
-                     f"{mesh.size} devices")
   objective = build_objective(config)
-  rows = parallel.padded_rows(len(vocab), mesh, config.table_sharding)
-  outputs, noise = output_side(config, vocab, rows, objective, prep.source.slots)
-  state = step_lib.create_train_state(jax.random.PRNGKey(config.seed), objective.tables(rows),
-                                      config.embedding_dim, tx, noise, config.init)
-  state = parallel.shard_state(state, mesh, config.table_sharding)
+  rows = parallel.padded_rows(len(vocab), place.mesh, place.table_sharding)
+  outputs, noise = output_side(config, vocab, rows, objective, prep.source.slots,
+                               place.batch_size)
+  state = place.init(step_lib.create_train_state(
+      jax.random.PRNGKey(config.seed), objective.tables(rows), config.embedding_dim, tx, noise,
+      config.init))
   position, words_done = data_lib.Position(), 0.0
   if ckpt_path:
     restored = checkpoint_lib.restore(ckpt_path, _payload(state, position, 0.0))
-    state = parallel.shard_state(restored["state"], mesh, config.table_sharding)
+    state = place.restore(restored["state"])
     position = data_lib.Position(**{k: int(v) for k, v in restored["position"].items()})
     words_done = float(restored["words"])
-    logging.info("resumed from %s at step %d", ckpt_path, int(state.step))
+    logging.info("resumed from %s at step %d", ckpt_path, placement.step_of(state))
   memory.release_freed()  # What encoding the corpus and initialising the tables left behind.
   setup_seconds = time.perf_counter() - t_setup
 
-  train_fn = parallel.jit_sharded(
-      functools.partial(step_lib.train_steps, tx=tx, objective=objective),
-      state, mesh, config.table_sharding)
+  train_fn = place.compile(state, tx, objective)
   stream = data_lib.Prefetcher(
-      data_lib.blocks(prep.source, config.epochs, config.examples_per_step,
-                      config.steps_per_call,
+      data_lib.blocks(prep.source, config.epochs, place.batch_size, config.steps_per_call,
                       position, outputs),
-      transform=lambda b: (parallel.put_batches(b.batches, mesh), b),
+      transform=lambda b: (place.put_batches(b.batches, objective), b),
   )
-  log = logs.MetricLog(workdir)
+  log = logs.MetricLog(rundir)
   words = list(vocab.words)
 
   def evaluate(step, state, epoch):
-    results = evaluate_vectors(config, words, _vectors(state, vocab))
+    results = evaluate_vectors(config, words, _vectors(place, state, vocab))
     log.write(step, {"epoch": epoch, **results})
     return results
 
+  def save_checkpoint(step, state, pos, words_done):
+    payload = place.to_host(_payload(state, pos, words_done))  # A collective: every process.
+    if primary:
+      checkpoint_lib.save(ckpt_dir, step, payload)
+
+  start_step = placement.step_of(state)
   hooks = loop.Hooks(
       log=log.write,
-      checkpoint=lambda step, state, pos, w: checkpoint_lib.save(
-          ckpt_dir, step, _payload(state, pos, w)),
+      checkpoint=save_checkpoint,
       evaluate=evaluate,
       should_stop=should_stop,
-      on_diverged=lambda step: write_status(workdir, "diverged", step=step),
-      on_interrupted=lambda step: write_status(workdir, "interrupted", step=step),
-      progress=_progress(config, prep.total_steps, int(state.step)),
+      on_diverged=lambda step: write_status(rundir, "diverged", step=step),
+      on_interrupted=lambda step: write_status(rundir, "interrupted", step=step),
+      progress=_progress(config, prep.total_steps, start_step, primary),
   )
   schedules = loop.Schedules(config.log_every, config.checkpoint_every, config.eval_every_epoch,
                              step_lib.make_schedule(*schedule_args))
@@ -250,32 +258,33 @@ def train_and_evaluate(
 
   try:
     result = loop.run(state, train_fn_releasing, stream, prep.corpus.raw_words, schedules,
-                      hooks, position, words_done)
+                      hooks, position, words_done, start_step)
   finally:
     stream.close()
     hooks.progress.close()
   del state
-  checkpoint_lib.save(ckpt_dir, result.step,
-                      _payload(result.state, result.position, result.words))
-  summary = _finish(config, workdir, prep, result, log)
+  save_checkpoint(result.step, result.state, result.position, result.words)
+  summary = _finish(config, rundir if primary else None, place, prep, result, log)
   summary["setup_seconds"] = setup_seconds
   summary["input_wait_fraction"] = stream.wait_seconds / max(result.train_seconds, 1e-9)
-  io_utils.atomic_write_json(os.path.join(workdir, "summary.json"), summary)
-  write_status(workdir, "done")
+  summary["replicas"] = place.replicas
+  io_utils.atomic_write_json(os.path.join(rundir, "summary.json"), summary)
+  write_status(rundir, "done")
   return summary
 
 
-def _finish(config: Config, workdir: str, prep: Prepared, result: loop.LoopResult,
-            log: logs.MetricLog) -> dict[str, Any]:
-  """Vectors written, final evaluation, TensorBoard hparams; returns the summary."""
+def _finish(config: Config, vectors_dir: str | None, place: placement.Placement, prep: Prepared,
+            result: loop.LoopResult, log: logs.MetricLog) -> dict[str, Any]:
+  """Vectors written (to `vectors_dir` unless None), final evaluation, TensorBoard hparams."""
   raw_words = prep.corpus.raw_words
-  words, vectors = list(prep.vocab.words), _vectors(result.state, prep.vocab)
+  words, vectors = list(prep.vocab.words), _vectors(place, result.state, prep.vocab)
   # Frees the device tables, and the heap pages the input pipeline's arrays left in glibc's
   # per-thread arenas, before export and evaluation, which had been the peak: 422 -> 383 MB RSS
   # on one epoch of the bench corpus.
   result.state = None
   memory.release_freed()
-  _write_vectors(workdir, words, vectors)
+  if vectors_dir is not None:
+    _write_vectors(vectors_dir, words, vectors)
   vectors_written_time = time.time()
   eval_results = result.eval_results
   if not eval_results:
@@ -313,16 +322,17 @@ def _payload(state, position: data_lib.Position, words: float) -> dict[str, Any]
   return {"state": state, "position": dataclasses.asdict(position), "words": words}
 
 
-def _vectors(state: step_lib.TrainState, vocab: vocab_lib.Vocab) -> np.ndarray:
+def _vectors(place: placement.Placement, state: Any, vocab: vocab_lib.Vocab) -> np.ndarray:
   """The input table (word2vec's syn0) as NumPy, without the rows padded for sharding."""
-  return np.asarray(jax.device_get(state.params["input"]))[:len(vocab)]
+  return place.tables(state)["input"][:len(vocab)]
 
 
-def _progress(config: Config, total: int, initial: int):
+def _progress(config: Config, total: int, initial: int, show: bool = True):
   from tqdm import tqdm  # pylint: disable=import-outside-toplevel
 
   whole_calls = -(-total // config.steps_per_call) * config.steps_per_call
-  return tqdm(total=whole_calls, initial=initial, unit="step", disable=not config.progress,
+  return tqdm(total=whole_calls, initial=initial, unit="step",
+              disable=not (config.progress and show),
               mininterval=1.0, dynamic_ncols=True)
 
 

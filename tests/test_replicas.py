@@ -1,0 +1,201 @@
+"""Replicas on two host devices: what a merge must equal, resume, and two processes as one.
+
+Each check runs in a subprocess: the number of host devices is fixed when JAX starts.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+from w2v_jax import export
+
+ENV = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+
+MERGE_SCRIPT = textwrap.dedent("""
+    import functools, json
+    import jax
+    jax.config.update("jax_num_cpu_devices", 2)
+    import jax.numpy as jnp, numpy as np
+    from w2v_jax import objectives, replicas, step as step_lib
+
+    V, D, S, B, R = 40, 8, 6, 16, 2
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 2, (S, R * B, 3)).astype(np.float32)
+    batches = {"centres": rng.integers(0, V, (S, R * B)).astype(np.int32),
+               "contexts": rng.integers(0, V, (S, R * B, 4)).astype(np.int32),
+               "mask": (rng.random((S, R * B, 4)) < 0.7).astype(np.float32),
+               "negatives": rng.integers(0, V, (S, R * B, 5)).astype(np.int32),
+               "points": rng.integers(0, V - 1, (S, R * B, 3)).astype(np.int32),
+               "codes": codes, "path_mask": np.ones_like(codes)}
+    mesh = replicas.make_mesh(R)
+    out = {}
+
+    def start(objective, tx):
+      state = step_lib.create_train_state(jax.random.PRNGKey(0), objective.tables(V), D, tx)
+      # Output and tree tables start at zero in word2vec: move them so every term has gradient.
+      return state.replace(params={k: v + 0.05 * jnp.cos(jnp.arange(v.size).reshape(v.shape))
+                                   for k, v in state.params.items()})
+
+    def replica_run(state, tx, objective, sync_every, merge):
+      rs = replicas.replicate(state, mesh, merge)
+      fn = replicas.jit_replica_steps(rs, mesh, tx=tx, objective=objective,
+                                      sync_every=sync_every, merge=merge)
+      rs, metrics = fn(rs, replicas.put_batches(batches, mesh))
+      return rs, metrics
+
+    def single_run(state, tx, objective):
+      fn = jax.jit(functools.partial(step_lib.train_steps, tx=tx, objective=objective))
+      new_state, metrics = fn(state, batches)
+      return new_state.params, metrics
+
+    def max_diff(a, b):
+      return max(float(np.max(np.abs(np.asarray(a[k]) - np.asarray(b[k])))) for k in a)
+
+    for name, objective in (("sg-ns", objectives.Word2Vec()),
+                            ("cbow-hs", objectives.Word2Vec(model="cbow", hs=True, num_ns=0))):
+      tx = step_lib.make_optimizer("sgd", 0.05, 100)
+      state = start(objective, tx)
+      single, single_metrics = single_run(state, tx, objective)
+      rs, metrics = replica_run(state, tx, objective, 1, "sum")
+      merged = replicas.merged_params(rs, mesh, "sum")
+      per_replica = replicas.to_host(rs.train.params)
+      # Mean of the replicas' changes: for SGD, one device at lr / R.
+      tx_half = step_lib.make_optimizer("sgd", 0.05 / R, 100)
+      single_half, _ = single_run(state, tx_half, objective)
+      rs_mean, _ = replica_run(state, tx, objective, 1, "mean")
+      # No merge in the block, then the merge: start + every replica's change.
+      rs_none, _ = replica_run(state, tx, objective, 0, "sum")
+      alone = replicas.to_host(rs_none.train.params)
+      expected = {k: np.asarray(state.params[k]) + sum(alone[k][r] - np.asarray(state.params[k])
+                                                     for r in range(R)) for k in alone}
+      rs_end, _ = replica_run(state, tx, objective, S, "sum")
+      out[name] = {
+          "sum_vs_single": max_diff(merged, single),
+          "replicas_agree": max_diff({k: v[0] for k, v in per_replica.items()},
+                                     {k: v[1] for k, v in per_replica.items()}),
+          "mean_vs_half_lr": max_diff(replicas.merged_params(rs_mean, mesh, "mean"), single_half),
+          "replicas_differ_unmerged": max_diff({k: v[0] for k, v in alone.items()},
+                                               {k: v[1] for k, v in alone.items()}),
+          "merge_keeps_every_change": max_diff(replicas.merged_params(rs_end, mesh, "sum"),
+                                               expected),
+          "moved": max_diff(single, state.params),
+          "metrics_shape": list(np.asarray(metrics["loss"]).shape),
+          "loss_vs_single": max_diff(metrics, single_metrics),
+      }
+    print(json.dumps(out))
+""")
+
+
+def _run(script: str, timeout: int = 300) -> dict:
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=ENV, timeout=timeout, cwd=ROOT)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_merges_equal_one_device_and_lose_no_update():
+  for name, d in _run(MERGE_SCRIPT).items():
+    assert d["moved"] > 1e-3, (name, "training did not change the tables")
+    # Replicas merged (sum) after every step: the SGD step of one device on the whole block,
+    # up to float summation order.
+    assert d["sum_vs_single"] < 1e-6, (name, d)
+    assert d["replicas_agree"] == 0.0, (name, d)
+    assert d["mean_vs_half_lr"] < 1e-6, (name, d)
+    assert d["replicas_differ_unmerged"] > 1e-3, (name, d)
+    assert d["merge_keeps_every_change"] < 1e-6, (name, d)
+    assert d["metrics_shape"] == [6], (name, d)
+    assert d["loss_vs_single"] < 1e-5, (name, d)  # Loss, accuracy, count over all replicas.
+
+
+RESUME_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    import jax
+    jax.config.update("jax_num_cpu_devices", 2)
+    import numpy as np
+    sys.path.insert(0, os.path.join({root!r}, "tests"))
+    from w2v_jax import export, train
+    from test_train_e2e import tiny_config
+
+    tmp, corpus, optimizer = sys.argv[1], sys.argv[2], sys.argv[3]
+    config = tiny_config(corpus, epochs=2, optimizer=optimizer, checkpoint_every=8,
+                         learning_rate=0.05 if optimizer == "sgd" else 0.01, replicas=2,
+                         sync_every=3, model="cbow", batch_size=64)
+    whole = train.train_and_evaluate(config, os.path.join(tmp, "whole"))
+    calls = {{"n": 0}}
+
+    def stop_midway():
+      calls["n"] += 1
+      return calls["n"] == 3  # Step 12 of 4-step calls: a merge was at 9, the next is at 15.
+
+    cut = os.path.join(tmp, "cut")
+    try:
+      train.train_and_evaluate(config, cut, should_stop=stop_midway)
+      raise SystemExit("not interrupted")
+    except train.Interrupted:
+      pass
+    status = json.load(open(os.path.join(cut, "status.json")))
+    resumed = train.train_and_evaluate(config, cut, resume=True)
+    a = export.read_word2vec(os.path.join(tmp, "whole", "vectors.bin"))[1]
+    b = export.read_word2vec(os.path.join(cut, "vectors.bin"))[1]
+    print(json.dumps({{"status": status, "equal": bool(np.array_equal(a, b)),
+                      "replicas": resumed["replicas"], "steps": resumed["steps"],
+                      "whole_steps": whole["steps"]}}))
+""").format(root=ROOT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_resume_with_replicas_is_bit_exact(planted_file, tmp_path, optimizer):
+  result = subprocess.run(
+      [sys.executable, "-c", RESUME_SCRIPT, str(tmp_path), planted_file, optimizer],
+      capture_output=True, text=True, env=ENV, timeout=300, cwd=ROOT)
+  assert result.returncode == 0, result.stderr[-3000:]
+  d = json.loads(result.stdout.strip().splitlines()[-1])
+  assert d["status"] == {"status": "interrupted", "step": 12}, d
+  assert d["replicas"] == 2 and d["steps"] == d["whole_steps"], d
+  assert d["equal"], d
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_on_loopback_give_one_process_vectors(planted_file, tmp_path):
+  common = ["--corpus", planted_file, "--min_count", "1", "--epochs", "2", "--window_size", "2",
+            "--embedding_dim", "16", "--batch_size", "64", "--steps_per_call", "4",
+            "--sync_every", "4", "--noprogress", "--show_words", "t0w0"]
+  cmd = [sys.executable, "-m", "experiments.train"]
+  one = subprocess.run(cmd + common + ["--replicas", "2", "--out_dir", str(tmp_path / "one")],
+                       capture_output=True, text=True, env=ENV, timeout=300, cwd=ROOT)
+  assert one.returncode == 0, one.stderr[-3000:]
+  address = f"127.0.0.1:{_free_port()}"
+  procs = [subprocess.Popen(
+      cmd + common + ["--replicas", "1", "--out_dir", str(tmp_path / "two"), "--distributed",
+                      "--coordinator_address", address, "--num_processes", "2",
+                      "--process_id", str(k)],
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+           for k in range(2)]
+  outs = [p.communicate(timeout=300) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  words_one, a = export.read_word2vec(str(tmp_path / "one" / "vectors.bin"))
+  words_two, b = export.read_word2vec(str(tmp_path / "two" / "vectors.bin"))
+  assert words_one == words_two
+  np.testing.assert_array_equal(a, b)
+  # Written once, by process 0; process 1 kept only its own logs.
+  summary = json.load(open(tmp_path / "two" / "summary.json"))
+  assert summary["replicas"] == 2
+  assert not os.path.exists(tmp_path / "two" / "process-1" / "vectors.bin")
+  assert json.load(open(tmp_path / "two" / "process-1" / "status.json"))["status"] == "done"

@@ -1,0 +1,109 @@
+"""Where the train state lives: one model over all devices, or one replica per device.
+
+The training run sees the same few operations either way (place the state, compile the step,
+put a block of batches, read the state back); `make_placement` picks the strategy from the
+number of replicas:
+
+  1 replica:  `parallel` - one set of tables, the batch split over every device, every update
+              applied everywhere (synchronous); the only mode with `--table_sharding rows`.
+  N replicas: `replicas` - a copy of the tables per device, each training its own share of the
+              examples, merged every `sync_every` steps; across processes after
+              `jax.distributed.initialize`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+from jax.sharding import Mesh
+
+from w2v_jax import parallel, replicas
+from w2v_jax import step as step_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+  """The device side of a run; `state` below is whatever `init` returned."""
+
+  mesh: Mesh
+  replicas: int  # In all processes; 1 = one model.
+  batch_size: int  # Examples per step over all replicas.
+  table_sharding: str
+  init: Callable[[step_lib.TrainState], Any]  # A fresh state onto the devices.
+  restore: Callable[[Any], Any]  # A state read from a checkpoint onto the devices.
+  compile: Callable[[Any, optax.GradientTransformation, Any], Callable]  # -> fn(state, batches).
+  put: Callable[[dict[str, np.ndarray], tuple[str, ...]], dict[str, jax.Array]]
+  to_host: Callable[[Any], Any]  # The state as NumPy (every process takes part).
+  tables: Callable[[Any], dict[str, np.ndarray]]  # The (merged) tables as NumPy.
+
+  def put_batches(self, batches: dict[str, np.ndarray], objective: Any) -> dict[str, jax.Array]:
+    return self.put(batches, tuple(getattr(objective, "shared_keys", ())))
+
+
+def replica_count(requested: int) -> int:
+  """Replicas in every process: `requested`, or 0 for one per local device."""
+  return requested or jax.local_device_count()
+
+
+def make_placement(requested_replicas: int, batch_size: int, table_sharding: str,
+                   sync_every: int, merge: str) -> Placement:
+  """One model (1 replica in all) or replicas; `batch_size` is per replica."""
+  per_process = replica_count(requested_replicas)
+  total = per_process * jax.process_count()
+  if total == 1:
+    return _one_model(batch_size, table_sharding)
+  if table_sharding != "replicated":
+    raise ValueError(f"--table_sharding={table_sharding}: needs --replicas=1 (each replica "
+                     f"holds whole tables; {total} replicas here)")
+  return _replicas(per_process, batch_size, sync_every, merge)
+
+
+def _one_model(batch_size: int, table_sharding: str) -> Placement:
+  mesh = parallel.make_mesh()
+  if batch_size % mesh.size:
+    raise ValueError(f"--batch_size={batch_size}: must be a multiple of the {mesh.size} devices")
+  shard = functools.partial(parallel.shard_state, mesh=mesh, table_sharding=table_sharding)
+
+  def compile_steps(state, tx, objective):
+    return parallel.jit_sharded(functools.partial(step_lib.train_steps, tx=tx,
+                                                  objective=objective),
+                                state, mesh, table_sharding)
+
+  return Placement(
+      mesh=mesh, replicas=1, batch_size=batch_size, table_sharding=table_sharding,
+      init=shard, restore=shard, compile=compile_steps,
+      put=lambda batches, shared: parallel.put_batches(batches, mesh),
+      to_host=lambda state: jax.tree_util.tree_map(np.asarray, jax.device_get(state)),
+      tables=lambda state: {k: np.asarray(v) for k, v in jax.device_get(state.params).items()},
+  )
+
+
+def _replicas(per_process: int, batch_size: int, sync_every: int, merge: str) -> Placement:
+  mesh = replicas.make_mesh(per_process)
+
+  def compile_steps(state, tx, objective):
+    return replicas.jit_replica_steps(state, mesh, tx=tx, objective=objective,
+                                      sync_every=sync_every, merge=merge)
+
+  return Placement(
+      mesh=mesh, replicas=mesh.size, batch_size=batch_size * mesh.size,
+      table_sharding="replicated",
+      init=lambda state: replicas.replicate(state, mesh, merge),
+      restore=lambda state: replicas.put_state(state, mesh),
+      compile=compile_steps,
+      put=lambda batches, shared: replicas.put_batches(batches, mesh, shared),
+      to_host=replicas.to_host,
+      tables=lambda state: replicas.merged_params(state, mesh, merge),
+  )
+
+
+def step_of(state: Any) -> int:
+  """The step count of a placed state (replicas share theirs)."""
+  train = state.train if isinstance(state, replicas.ReplicaState) else state
+  return int(np.asarray(replicas.to_host(train.step)).reshape(-1)[0])

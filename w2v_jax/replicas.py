@@ -1,0 +1,205 @@
+"""Independent replicas, one per device, merged every few steps (HogBatch, BlazingText).
+
+`parallel.py` splits each batch over the devices but applies every update on every device, so a
+second device adds no speed to a step that is bound by its own gathers and scatters. Here each
+device holds its own copy of the tables and optimizer state and trains on its own share of the
+examples, as word2vec.c's lock-free threads do on one shared table; every `sync_every` steps the
+copies merge:
+
+  sum:  tables = anchor + sum_r (tables_r - anchor)   every replica's change kept (the threads'
+                                                      semantics: no update is lost)
+  mean: tables = mean_r tables_r                      model averaging
+
+where `anchor` is the merged tables of the previous merge. Optimizer state (Adam's moments, the
+schedule's count) stays per replica. The merge is part of the compiled call: a `lax.cond` on the
+step count inside the scan, with the collective (`psum`/`pmean` over the mesh axis) in its branch,
+so the same code runs on host devices, GPUs, or several hosts after `jax.distributed.initialize`.
+
+Every state leaf has a leading replica axis [R, ...] split over the mesh axis; a block of batches
+is [steps, R * B, ...] with replica r training on columns r*B:(r+1)*B, so N replicas merged (sum)
+after every step take exactly the SGD step of one device on the whole block.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from w2v_jax import step as step_lib
+
+AXIS = "replica"
+MERGES = ("sum", "mean")
+
+
+@struct.dataclass
+class ReplicaState:
+  """Every replica's train state, stacked, and the tables of the last merge (sum mode)."""
+
+  train: step_lib.TrainState  # Every leaf [R, ...].
+  anchor: dict[str, jax.Array] | None  # [R, rows, D] per table (identical copies); None: mean.
+
+
+def make_mesh(per_process: int) -> Mesh:
+  """A 1-D mesh over the first `per_process` local devices of every process."""
+  devices = []
+  for process in range(jax.process_count()):
+    local = [d for d in jax.devices() if d.process_index == process]
+    if per_process > len(local):
+      raise ValueError(f"--replicas={per_process}: process {process} has only {len(local)} "
+                       f"devices (on a CPU, experiments.train makes one per core)")
+    devices.extend(local[:per_process])
+  return Mesh(np.asarray(devices), (AXIS,))
+
+
+def _put(tree: Any, sharding_of) -> Any:
+  """Host arrays -> global arrays, each process supplying its own devices' slices.
+
+  `make_array_from_callback` (not `device_put`) so that it works when the mesh spans processes
+  that each hold the same host data.
+  """
+  def put(x):
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding_of(x), lambda index: x[index])
+
+  return jax.tree_util.tree_map(put, tree)
+
+
+def replicate(state: step_lib.TrainState, mesh: Mesh, merge: str) -> ReplicaState:
+  """R copies of `state` split over the mesh; replica r draws from fold_in(key, r)."""
+  replicas = mesh.size
+  host = jax.device_get(state)
+  stacked = jax.tree_util.tree_map(lambda x: np.stack([np.asarray(x)] * replicas), host)
+  keys = np.stack([np.asarray(jax.random.fold_in(state.key, r)) for r in range(replicas)])
+  stacked = stacked.replace(key=keys)
+  anchor = dict(stacked.params) if merge == "sum" else None
+  return put_state(ReplicaState(stacked, anchor), mesh)
+
+
+def put_state(rstate: ReplicaState, mesh: Mesh) -> ReplicaState:
+  """A host (or restored) ReplicaState onto the mesh, split by replica."""
+  return _put(rstate, lambda x: NamedSharding(mesh, P(AXIS)))
+
+
+def put_batches(batches: dict[str, np.ndarray], mesh: Mesh,
+                shared_keys: tuple[str, ...] = ()) -> dict[str, jax.Array]:
+  """[steps, R * B, ...] host batches: the batch axis split over replicas (shared keys: whole)."""
+  def spec(key):
+    return P() if key in shared_keys else P(None, AXIS)
+
+  return {k: _put(v, lambda x, k=k: NamedSharding(mesh, spec(k))) for k, v in batches.items()}
+
+
+def to_host(tree: Any) -> Any:
+  """Global arrays as NumPy on every process (an all-gather across processes where needed)."""
+  def get(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+
+      return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(jax.device_get(x))
+
+  return jax.tree_util.tree_map(get, tree)
+
+
+def merge_tables(params: dict[str, jax.Array], anchor: dict[str, jax.Array] | None,
+                 merge: str) -> dict[str, jax.Array]:
+  """One replica's view of the merged tables; call inside the mapped function (uses AXIS)."""
+  if merge == "mean":
+    return {k: jax.lax.pmean(v, AXIS) for k, v in params.items()}
+  return {k: anchor[k] + jax.lax.psum(v - anchor[k], AXIS) for k, v in params.items()}
+
+
+def _local(fn):
+  """Runs `fn` on one replica's state with its leading [1] axis removed, and put back."""
+  def wrapped(rstate, *args):
+    squeeze = functools.partial(jax.tree_util.tree_map, lambda x: x[0])
+    out_state, *rest = fn(squeeze(rstate), *args)
+    expand = functools.partial(jax.tree_util.tree_map, lambda x: x[None])
+    return (expand(out_state), *rest)
+
+  return wrapped
+
+
+def replica_steps(
+    rstate: ReplicaState, batches: step_lib.Batch, *, tx: optax.GradientTransformation,
+    objective: Any, sync_every: int, merge: str,
+) -> tuple[ReplicaState, dict[str, jax.Array]]:
+  """One replica's scan over its share of a block, merging after every `sync_every`-th step.
+
+  Runs inside `shard_map` (see `jit_replica_steps`); `sync_every` 0 never merges.
+  """
+
+  def body(rs: ReplicaState, batch):
+    train, metrics = step_lib.train_step(rs.train, batch, tx=tx, objective=objective)
+    if not sync_every:
+      return rs.replace(train=train), metrics
+
+    def merged(rs):
+      params = merge_tables(rs.train.params, rs.anchor, merge)
+      return rs.replace(train=rs.train.replace(params=params),
+                        anchor=params if rs.anchor is not None else None)
+
+    rs = rs.replace(train=train)
+    # Every replica has the same step count, so all take the same branch of the collective.
+    rs = jax.lax.cond(train.step % sync_every == 0, merged, lambda rs: rs, rs)
+    return rs, metrics
+
+  return jax.lax.scan(body, rstate, batches)
+
+
+def _combine_metrics(metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  """Per-replica step metrics [steps] -> the same over all replicas, one collective per call."""
+  count = jax.lax.psum(metrics["count"], AXIS)
+  total = {k: jax.lax.psum(metrics[k] * metrics["count"], AXIS) for k in ("loss", "accuracy")}
+  return {**{k: v / jnp.maximum(count, 1.0) for k, v in total.items()}, "count": count}
+
+
+def jit_replica_steps(
+    rstate: ReplicaState, mesh: Mesh, *, tx: optax.GradientTransformation, objective: Any,
+    sync_every: int, merge: str,
+):
+  """jit(shard_map(replica_steps)): (ReplicaState, [steps, R*B] batches) -> (state, metrics).
+
+  Metrics come back [steps], over all replicas (replicated, so every process can read them);
+  the state is donated.
+  """
+  shared = tuple(getattr(objective, "shared_keys", ()))
+  fn = functools.partial(replica_steps, tx=tx, objective=objective, sync_every=sync_every,
+                         merge=merge)
+
+  def mapped(rs, batches):
+    rs, metrics = _local(fn)(rs, batches)
+    return rs, _combine_metrics(metrics)
+
+  state_spec = jax.tree_util.tree_map(lambda _: P(AXIS), rstate)
+
+  def run(rs, batches):
+    batch_spec = {k: P() if k in shared else P(None, AXIS) for k in batches}
+    return jax.shard_map(mapped, mesh=mesh, in_specs=(state_spec, batch_spec),
+                         out_specs=(state_spec, P()), check_vma=False)(rs, batches)
+
+  return jax.jit(run, donate_argnums=0)
+
+
+def merged_params(rstate: ReplicaState, mesh: Mesh, merge: str) -> dict[str, np.ndarray]:
+  """The tables as the next merge would make them (without changing the state), on the host."""
+  state_spec = jax.tree_util.tree_map(lambda _: P(AXIS), rstate)
+
+  def view(rs):
+    params = merge_tables(jax.tree_util.tree_map(lambda x: x[0], rs.train.params),
+                          None if rs.anchor is None else
+                          jax.tree_util.tree_map(lambda x: x[0], rs.anchor), merge)
+    return jax.tree_util.tree_map(lambda x: x[None], params)
+
+  fn = jax.jit(jax.shard_map(view, mesh=mesh, in_specs=(state_spec,),
+                             out_specs=P(AXIS), check_vma=False))
+  params = fn(rstate)
+  # Every replica holds the same merged tables: take replica 0's (one row of the gathered array).
+  return {k: v[0] for k, v in to_host(params).items()}
