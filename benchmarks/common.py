@@ -96,6 +96,25 @@ def describe_machine(info: dict) -> str:
   return f"{info['cpu_model']}, {info['cores']} cores"
 
 
+TRAINER_ARGS = (("replicas", int, "w2v_jax: replicas (default: one per core)"),
+                ("sync_every", int, "w2v_jax: steps between replica merges"),
+                ("merge", str, "w2v_jax: sum or mean"),
+                ("batch_size", int, "w2v_jax: examples per step (per replica)"),
+                ("steps_per_call", int, "w2v_jax: steps per jitted call"))
+
+
+def add_trainer_args(parser) -> None:
+  """Flags that set w2v_jax Config fields in every w2v_jax run of a benchmark."""
+  for name, kind, help_text in TRAINER_ARGS:
+    parser.add_argument(f"--{name}", type=kind, default=None, help=help_text)
+
+
+def trainer_extra(args) -> dict:
+  """The Config overrides given by `add_trainer_args` flags."""
+  return {name: getattr(args, name) for name, _, _ in TRAINER_ARGS
+          if getattr(args, name) is not None}
+
+
 def run_worker(system: str, settings: Settings, extra: dict | None = None) -> dict:
   """Trains `system` in a subprocess; returns its JSON report (timings, RSS, scores)."""
   if system == "gensim":
@@ -270,6 +289,7 @@ def w2v_jax_worker(s: Settings, extra: dict) -> dict:
   is an experiment, so it replaces the library's schedule in this worker process only.
   """
   from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
+  from w2v_jax import placement  # pylint: disable=import-outside-toplevel
   from w2v_jax import step as step_lib  # pylint: disable=import-outside-toplevel
   from w2v_jax import train  # pylint: disable=import-outside-toplevel
 
@@ -285,6 +305,7 @@ def w2v_jax_worker(s: Settings, extra: dict) -> dict:
     overrides = dict(corpus=(s.corpus,), epochs=extra.pop("epochs", s.epochs), progress=False,
                      checkpoint_every=0, log_every=10**9, seed=s.seed)
   config = dataclasses.replace(config_lib.presets()[preset], **{**overrides, **extra})
+  placement.use_host_devices(config.replicas)  # As experiments.train does.
   # The run's files (vectors, checkpoint, cache: ~300 MB on the bench corpus) are not kept.
   with tempfile.TemporaryDirectory(prefix="w2v_bench_") as workdir:
     summary = train.train_and_evaluate(config, workdir)
@@ -295,7 +316,9 @@ def w2v_jax_worker(s: Settings, extra: dict) -> dict:
             "vocab_size": summary["vocab_size"], "words_per_sec": summary["words_per_sec"],
             "pairs_per_sec": summary["pairs_per_sec"],
             "pairs": summary["pairs_per_sec"] * summary["train_seconds"],
-            "input_wait_fraction": summary["input_wait_fraction"]}
+            "input_wait_fraction": summary["input_wait_fraction"],
+            "replicas": summary["replicas"], "sync_every": config.sync_every,
+            "merge": config.merge}
   report.update({k.split("/", 1)[1]: v for k, v in summary.items() if k.startswith("eval/")})
   return finish_report(report, config.epochs, summary.get("vectors_written_time"))
 

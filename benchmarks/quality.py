@@ -53,16 +53,19 @@ ROWS = {
 REFERENCES = (("gensim", "gensim cf"), ("gensim[iterable]", "gensim it"))
 
 
-def make_jobs(combos: list[str], gensim_iterable: bool, gensim_schedule: bool) -> list[common.Job]:
+def make_jobs(combos: list[str], gensim_iterable: bool, gensim_schedule: bool,
+              extra: dict | None = None) -> list[common.Job]:
   """Per combination: w2v_jax and gensim cf, optionally gensim streaming and w2v_jax on cf's rate."""
   jobs = []
+  extra = extra or {}
   for combo in combos:
-    jobs += [common.Job(combo, "w2v_jax", "w2v_jax", {}), common.Job(combo, "gensim", "gensim", {})]
+    jobs += [common.Job(combo, "w2v_jax", "w2v_jax", dict(extra)),
+             common.Job(combo, "gensim", "gensim", {})]
     if gensim_iterable:
       jobs.append(common.Job(combo, "gensim[iterable]", "gensim", {"mode": "iterable"}))
     if gensim_schedule:
       jobs.append(common.Job(combo, "w2v_jax[cf schedule]", "w2v_jax",
-                             {"schedule": "gensim_corpus_file"}))
+                             {**extra, "schedule": "gensim_corpus_file"}))
   return jobs
 
 
@@ -96,6 +99,7 @@ def main() -> None:
                       help="Also train w2v_jax with gensim corpus_file's effective learning rate.")
   parser.add_argument("--gensim_iterable", action="store_true",
                       help="Also train gensim streaming the text, for every combination.")
+  common.add_trainer_args(parser)
   parser.add_argument("--json", default="benchmarks/results/quality.json")
   args = parser.parse_args()
   if not os.path.exists(args.corpus):
@@ -107,8 +111,8 @@ def main() -> None:
   with_extras = combos == ["sg-ns"]  # The default run streams gensim and trains the seed too.
   settings = common.Settings(corpus=args.corpus, epochs=args.epochs)
   runs = common.run_jobs(
-      make_jobs(combos, with_extras or args.gensim_iterable, args.gensim_schedule), settings,
-      args.repeats)
+      make_jobs(combos, with_extras or args.gensim_iterable, args.gensim_schedule,
+                common.trainer_extra(args)), settings, args.repeats)
   if with_extras and not args.no_seed:
     print("training w2v_jax seed preset ...", file=sys.stderr, flush=True)
     runs["sg-ns"]["w2v_jax[seed]"] = [common.run_worker(

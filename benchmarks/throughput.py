@@ -350,8 +350,7 @@ def main() -> None:
   parser.add_argument("--repeats", type=int, default=1, help="Alternating runs of each system.")
   parser.add_argument("--combos", default="sg-ns",
                       help=f"Comma-separated, from {','.join(common.COMBOS)}.")
-  parser.add_argument("--batch_size", type=int, default=None)
-  parser.add_argument("--steps_per_call", type=int, default=None)
+  common.add_trainer_args(parser)
   parser.add_argument("--no_gensim", action="store_true")
   parser.add_argument("--vocab_sizes", default="10000,1000000",
                       help="Step time of the default layout at these sizes (first and last).")
@@ -379,8 +378,7 @@ def main() -> None:
 
 def compare_training(args: argparse.Namespace, combos: list[str]) -> dict:
   """Both systems per combination, whole process and training; the JAX floor."""
-  extra = {k: v for k, v in (("batch_size", args.batch_size),
-                             ("steps_per_call", args.steps_per_call)) if v is not None}
+  extra = common.trainer_extra(args)
   settings = common.Settings(corpus=args.corpus, epochs=args.epochs)
   runs = common.run_jobs(make_jobs(combos, extra, not args.no_gensim), settings, args.repeats)
   for by_label in runs.values():
@@ -391,6 +389,9 @@ def compare_training(args: argparse.Namespace, combos: list[str]) -> dict:
         f"{first['vocab_size']:,}, {args.epochs} epochs, {common.describe_machine(machine)}, "
         f"medians of {args.repeats} run(s); whole: process start to vectors written")
   print(table(runs))
+  print(f"w2v_jax: {first['replicas']} replica(s)"
+        + (f", merged ({first['merge']}) every {first['sync_every']} steps"
+           if first["replicas"] > 1 else ""))
   waits = {combo: common.median(by_label["w2v_jax"], "input_wait_fraction")
            for combo, by_label in runs.items()}
   print("\nw2v_jax input pipeline: the step waited for data "

@@ -55,6 +55,9 @@ class Sweep:
 
 # A log file is no place for a progress bar.
 _QUIET = {"progress": False}
+# Sweeps measured before replicas existed keep one model, so their documented numbers stand and
+# their comparisons carry no merge effects; `merge_interval` sweeps the replicas.
+_ONE_MODEL = {"replicas": 1}
 
 SWEEPS: dict[str, Sweep] = {
     "window_ns_dim": Sweep(
@@ -67,7 +70,7 @@ they cost in words/s. Measured: analogy accuracy 0.015 (window 2, 2 negatives) t
 10, 15 negatives), WordSim Spearman 0.13 to 0.37, both rising with window and negatives;
 dim barely matters at 1M words (`./launch.sh compare runs/sweeps/window_ns_dim --plots`).""",
         base={"corpus": ["../shared/data/small-corpus.txt.gz"], "eval_every_epoch": True,
-              **_QUIET},
+              **_QUIET, **_ONE_MODEL},
         grid={"window_size": [2, 5, 10], "num_ns": [2, 5, 15], "embedding_dim": [50, 100, 200]},
     ),
     "preset_compare": Sweep(
@@ -88,7 +91,7 @@ WordSim Spearman in 11 s; seed 0.063 and 0.48 in 28 s (few WordSim pairs are in 
 1M-word small corpus: 10-40 s per run on 2 CPU cores, about 4 minutes in all.
 Shows how the batch size and BlazingText-style shared negatives trade speed (words/s) against
 quality (analogy accuracy, WordSim-353): the measurement behind the default batch of 1024.""",
-        base={"corpus": ["../shared/data/small-corpus.txt.gz"], **_QUIET},
+        base={"corpus": ["../shared/data/small-corpus.txt.gz"], **_QUIET, **_ONE_MODEL},
         grid={"batch_size": [256, 1024, 4096, 16384], "shared_negatives": [0, 64]},
     ),
     "tiny": Sweep(
@@ -113,11 +116,25 @@ analogies and WordSim-353, with the spread over seeds.
 Expected (medians of the same runs in benchmarks/quality.py, analogy / WS353): sg-ns .209 / .59,
 cbow-ns .177 / .47, sg-hs .199 / .65, cbow-hs .165 / .58: skip-gram beats CBOW on analogies,
 hierarchical softmax gives the better similarities.""",
-        base={"corpus": ["../shared/data/bench-corpus.txt.gz"], "epochs": 5, **_QUIET},
+        base={"corpus": ["../shared/data/bench-corpus.txt.gz"], "epochs": 5, **_QUIET,
+              **_ONE_MODEL},
         # Seeds outermost: a sweep stopped part-way has every combination at equal seeds.
         grid={"seed": [1, 2, 3],
               "model": ["skipgram", "cbow"],
               "output": [{"hs": False, "num_ns": 5}, {"hs": True, "num_ns": 0}]},
+    ),
+    "merge_interval": Sweep(
+        doc="""\
+./launch.sh sweep merge_interval --parallel 1
+MERGE_INTERVAL_DOC""",
+        base={"corpus": ["../shared/data/bench-corpus.txt.gz"], "epochs": 5, **_QUIET},
+        grid={"seed": [1],
+              "merging": [{"replicas": 1, "sync_every": 0, "merge": "sum"},
+                           {"replicas": 2, "sync_every": 64, "merge": "sum"},
+                           {"replicas": 2, "sync_every": 256, "merge": "sum"},
+                           {"replicas": 2, "sync_every": 1024, "merge": "sum"},
+                           {"replicas": 2, "sync_every": 4096, "merge": "sum"},
+                           {"replicas": 2, "sync_every": 256, "merge": "mean"}]},
     ),
 }
 

@@ -111,13 +111,12 @@ def main(argv: list[str]) -> int:
 
 
 def _init_devices(config: config_lib.Config) -> None:
-  """Before JAX starts its backends: a CPU's cores as host devices (one replica each), and the
-  distributed runtime when asked for."""
+  """Before JAX starts its backends: host devices for the replicas, the distributed runtime."""
   import jax  # pylint: disable=import-outside-toplevel
 
-  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-  if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    jax.config.update("jax_num_cpu_devices", config.replicas or cores or 1)
+  from w2v_jax import placement  # pylint: disable=import-outside-toplevel
+
+  placement.use_host_devices(config.replicas)
   if FLAGS.distributed:
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
 

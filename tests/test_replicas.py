@@ -46,7 +46,7 @@ MERGE_SCRIPT = textwrap.dedent("""
 
     def replica_run(state, tx, objective, sync_every, merge):
       rs = replicas.replicate(state, mesh, merge)
-      fn = replicas.jit_replica_steps(rs, mesh, tx=tx, objective=objective,
+      fn = replicas.jit_replica_steps(mesh, tx=tx, objective=objective,
                                       sync_every=sync_every, merge=merge)
       rs, metrics = fn(rs, replicas.put_batches(batches, mesh))
       return rs, metrics
@@ -65,7 +65,7 @@ MERGE_SCRIPT = textwrap.dedent("""
       state = start(objective, tx)
       single, single_metrics = single_run(state, tx, objective)
       rs, metrics = replica_run(state, tx, objective, 1, "sum")
-      merged = replicas.merged_params(rs, mesh, "sum")
+      merged = replicas.make_merged_params(mesh, "sum")(rs)
       per_replica = replicas.to_host(rs.train.params)
       # Mean of the replicas' changes: for SGD, one device at lr / R.
       tx_half = step_lib.make_optimizer("sgd", 0.05 / R, 100)
@@ -81,10 +81,11 @@ MERGE_SCRIPT = textwrap.dedent("""
           "sum_vs_single": max_diff(merged, single),
           "replicas_agree": max_diff({k: v[0] for k, v in per_replica.items()},
                                      {k: v[1] for k, v in per_replica.items()}),
-          "mean_vs_half_lr": max_diff(replicas.merged_params(rs_mean, mesh, "mean"), single_half),
+          "mean_vs_half_lr": max_diff(replicas.make_merged_params(mesh, "mean")(rs_mean),
+                                      single_half),
           "replicas_differ_unmerged": max_diff({k: v[0] for k, v in alone.items()},
                                                {k: v[1] for k, v in alone.items()}),
-          "merge_keeps_every_change": max_diff(replicas.merged_params(rs_end, mesh, "sum"),
+          "merge_keeps_every_change": max_diff(replicas.make_merged_params(mesh, "sum")(rs_end),
                                                expected),
           "moved": max_diff(single, state.params),
           "metrics_shape": list(np.asarray(metrics["loss"]).shape),

@@ -124,6 +124,10 @@ def bad_inputs(tmp_path):
     ("cbow_mean", ["--cbow_mean"], "--cbow_mean: is a CBOW setting; it needs --model=cbow"),
     ("one_word", ["--corpus", "{one_word}", "--min_count", "1", "--hs"],
      "--hs: hierarchical softmax needs at least 2 words"),
+    ("merge", ["--merge", "median"], "--merge='median': must be one of sum, mean"),
+    ("sync_every", ["--sync_every", "-1"], "--sync_every=-1: must be >= 0"),
+    ("rows_with_replicas", ["--replicas", "2", "--table_sharding", "rows"],
+     "--table_sharding=rows: needs --replicas=1"),
 ])
 def test_bad_input_is_one_line_and_nonzero(bad_inputs, tmp_path, case, args, message):
   args = [a.format(**bad_inputs) for a in args]

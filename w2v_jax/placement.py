@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,18 @@ class Placement:
 
   def put_batches(self, batches: dict[str, np.ndarray], objective: Any) -> dict[str, jax.Array]:
     return self.put(batches, tuple(getattr(objective, "shared_keys", ())))
+
+
+def use_host_devices(replicas: int) -> None:
+  """Makes a CPU's cores (or `replicas`) JAX host devices: one replica each by default.
+
+  Call before JAX starts its backends (before the first array or device query); where
+  XLA_FLAGS already forces a device count, that count stands. GPUs and TPUs are unaffected.
+  """
+  if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+    return
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  jax.config.update("jax_num_cpu_devices", replicas or cores or 1)
 
 
 def replica_count(requested: int) -> int:
@@ -88,8 +101,9 @@ def _replicas(per_process: int, batch_size: int, sync_every: int, merge: str) ->
   mesh = replicas.make_mesh(per_process)
 
   def compile_steps(state, tx, objective):
-    return replicas.jit_replica_steps(state, mesh, tx=tx, objective=objective,
-                                      sync_every=sync_every, merge=merge)
+    del state  # Placed already; shard_map's specs apply to every leaf.
+    return replicas.jit_replica_steps(mesh, tx=tx, objective=objective, sync_every=sync_every,
+                                      merge=merge)
 
   return Placement(
       mesh=mesh, replicas=mesh.size, batch_size=batch_size * mesh.size,
@@ -99,7 +113,7 @@ def _replicas(per_process: int, batch_size: int, sync_every: int, merge: str) ->
       compile=compile_steps,
       put=lambda batches, shared: replicas.put_batches(batches, mesh, shared),
       to_host=replicas.to_host,
-      tables=lambda state: replicas.merged_params(state, mesh, merge),
+      tables=replicas.make_merged_params(mesh, merge),
   )
 
 
