@@ -281,10 +281,16 @@ COLUMNS: list[common.Column] = [
     ("analogy_accuracy", "analogy", "{:.4f}"), ("wordsim_spearman", "WS353 rho", "{:.3f}")]
 
 
-def make_jobs(combos: list[str], extra: dict, with_gensim: bool) -> list[common.Job]:
+ONE_REPLICA = "w2v_jax[1 replica]"
+
+
+def make_jobs(combos: list[str], extra: dict, with_gensim: bool,
+              one_replica: bool = False) -> list[common.Job]:
   jobs = []
   for combo in combos:
     jobs.append(common.Job(combo, "w2v_jax", "w2v_jax", extra))
+    if one_replica:
+      jobs.append(common.Job(combo, ONE_REPLICA, "w2v_jax", {**extra, "replicas": 1}))
     if with_gensim:
       jobs.append(common.Job(combo, "gensim", "gensim", {}))
   return jobs
@@ -300,15 +306,18 @@ def add_gensim_pairs(by_label: dict[str, list[dict]]) -> None:
 
 
 def table(runs: dict[str, dict[str, list[dict]]]) -> str:
-  """w2v_jax, gensim and their ratio for each combination."""
+  """Each w2v_jax configuration, gensim, and the ratio of each to gensim, per combination."""
   rows = []
   for combo, by_label in runs.items():
-    ours, theirs = by_label.get("w2v_jax", []), by_label.get("gensim", [])
-    rows.append([combo, "w2v_jax", *common.cells(ours, COLUMNS)])
+    theirs = by_label.get("gensim", [])
+    ours = [(label, r) for label, r in by_label.items() if label != "gensim" and r]
+    for label, r in ours:
+      rows.append([combo, label, *common.cells(r, COLUMNS)])
     if theirs:
       rows.append([combo, "gensim", *common.cells(theirs, COLUMNS)])
-      rows.append([combo, "w2v_jax / gensim",
-                   *common.ratio_cells(ours, theirs, [key for key, _, _ in COLUMNS])])
+      for label, r in ours:
+        rows.append([combo, f"{label} / gensim",
+                     *common.ratio_cells(r, theirs, [key for key, _, _ in COLUMNS])])
   return common.markdown_table(["combo", "system"] + [h for _, h, _ in COLUMNS], rows)
 
 
@@ -351,6 +360,10 @@ def main() -> None:
   parser.add_argument("--combos", default="sg-ns",
                       help=f"Comma-separated, from {','.join(common.COMBOS)}.")
   common.add_trainer_args(parser)
+  parser.add_argument("--one_replica", action="store_true",
+                      help="Also train w2v_jax with --replicas 1 (one model), alternating.")
+  parser.add_argument("--no_steps", action="store_true",
+                      help="Skip the step-alone comparison (synthetic batches).")
   parser.add_argument("--no_gensim", action="store_true")
   parser.add_argument("--vocab_sizes", default="10000,1000000",
                       help="Step time of the default layout at these sizes (first and last).")
@@ -371,7 +384,8 @@ def main() -> None:
     except ValueError as e:
       parser.error(f"--combos: {e}")
     results = compare_training(args, combos)
-  compare_steps(args, results)
+  if not args.no_steps:
+    compare_steps(args, results)
   common.write_json(args.json, results)
   print(f"\nwrote {args.json}")
 
@@ -380,7 +394,8 @@ def compare_training(args: argparse.Namespace, combos: list[str]) -> dict:
   """Both systems per combination, whole process and training; the JAX floor."""
   extra = common.trainer_extra(args)
   settings = common.Settings(corpus=args.corpus, epochs=args.epochs)
-  runs = common.run_jobs(make_jobs(combos, extra, not args.no_gensim), settings, args.repeats)
+  runs = common.run_jobs(make_jobs(combos, extra, not args.no_gensim, args.one_replica),
+                         settings, args.repeats)
   for by_label in runs.values():
     add_gensim_pairs(by_label)
   machine = common.machine_info()

@@ -109,3 +109,18 @@ def test_tables_show_a_dash_where_a_run_reported_nothing():
   rows = throughput.table(runs).splitlines()
   assert rows[3].startswith("| cbow-ns | gensim | 20.0 | - | - | - | 5 |")
   assert rows[4].startswith("| cbow-ns | w2v_jax / gensim | 0.50x | - | - | - | 2.00x |")
+
+
+def test_one_replica_runs_beside_the_default_and_each_gets_a_ratio():
+  jobs = throughput.make_jobs(["sg-ns"], {"sync_every": 64}, True, one_replica=True)
+  assert [(j.label, j.extra) for j in jobs] == [
+      ("w2v_jax", {"sync_every": 64}), (throughput.ONE_REPLICA, {"sync_every": 64, "replicas": 1}),
+      ("gensim", {})]
+  run = {"train_seconds": 10.0, "whole_seconds": 20.0}
+  runs = {"sg-ns": {"w2v_jax": [run], throughput.ONE_REPLICA: [dict(run, train_seconds=15.0)],
+                    "gensim": [dict(run, train_seconds=30.0)]}}
+  rows = throughput.table(runs).splitlines()[2:]
+  assert [r.split(" | ")[1] for r in rows] == [
+      "w2v_jax", throughput.ONE_REPLICA, "gensim", "w2v_jax / gensim",
+      f"{throughput.ONE_REPLICA} / gensim"]
+  assert rows[3].split(" | ")[2] == "0.33x" and rows[4].split(" | ")[2] == "0.50x"
