@@ -52,7 +52,7 @@ def test_family_expands_to_seed_x_model_x_output_with_linked_flags():
   assert [p["seed"] for p in points[:4]] == [1, 1, 1, 1]  # Seeds outermost.
   args = sweeps.train_args(family, points[5], [])  # Seed 2, sg-hs.
   assert args == ["--corpus=../shared/data/bench-corpus.txt.gz", "--epochs=5", "--noprogress",
-                  "--seed=2", "--model=skipgram", "--hs", "--num_ns=0"]
+                  "--replicas=1", "--seed=2", "--model=skipgram", "--hs", "--num_ns=0"]
   assert "--preset" not in " ".join(args)  # The word2vec preset, every other setting default.
   with pytest.raises(ValueError, match="--num_ns is swept"):  # A flag inside a group.
     sweeps.train_args(family, points[0], ["--num_ns=2"])
