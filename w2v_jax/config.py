@@ -86,7 +86,8 @@ class Config:
       0, "Independent copies of the tables, one per device, each training its share of the "
       "examples (0: one per local device; experiments.train makes a CPU's cores host devices). "
       "1: one model, the batch split over all devices.")
-  sync_every: int = _field(512, "Steps between merges of the replicas (0: never).")
+  sync_every: int = _field(
+      256, "Steps between merges of the replicas (0: never); 256 by the merge_interval sweep.")
   merge: str = _field(
       "sum", "How replicas merge: sum of their changes since the last merge (lock-free "
       "threads' semantics, no update lost) or mean of their tables.")

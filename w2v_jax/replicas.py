@@ -18,6 +18,10 @@ so the same code runs on host devices, GPUs, or several hosts after `jax.distrib
 Every state leaf has a leading replica axis [R, ...] split over the mesh axis; a block of batches
 is [steps, R * B, ...] with replica r training on columns r*B:(r+1)*B, so N replicas merged (sum)
 after every step take exactly the SGD step of one device on the whole block.
+
+On CPU host devices, keep only a few calls in flight (`loop.run` fetches each call's metrics two
+calls later): with hundreds of calls queued at once, XLA's in-process collectives deadlocked
+here (both worker threads of a 2-core machine waiting at one device's rendezvous).
 """
 
 from __future__ import annotations
