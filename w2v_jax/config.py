@@ -83,9 +83,10 @@ class Config:
   batch_size: int = _field(0, "Examples per step; 0: 1024 pairs or 128 windows (~700 pairs).")
   steps_per_call: int = _field(32, "Steps fused into one jitted lax.scan.")
   replicas: int = _field(
-      0, "Independent copies of the tables, one per device, each training its share of the "
+      1, "Independent copies of the tables, one per device, each training its share of the "
       "examples (0: one per local device; experiments.train makes a CPU's cores host devices). "
-      "1: one model, the batch split over all devices.")
+      "1 (default, by the throughput benchmark on a 2-core EPYC): one model, the batch split "
+      "over all devices.")
   sync_every: int = _field(
       256, "Steps between merges of the replicas (0: never); 256 by the merge_interval sweep.")
   merge: str = _field(
