@@ -96,7 +96,7 @@ def describe_machine(info: dict) -> str:
   return f"{info['cpu_model']}, {info['cores']} cores"
 
 
-TRAINER_ARGS = (("replicas", int, "w2v_jax: replicas (default: one per core)"),
+TRAINER_ARGS = (("replicas", int, "w2v_jax: replicas (default 1; 0: one per core)"),
                 ("sync_every", int, "w2v_jax: steps between replica merges"),
                 ("merge", str, "w2v_jax: sum or mean"),
                 ("batch_size", int, "w2v_jax: examples per step (per replica)"),

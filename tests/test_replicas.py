@@ -56,6 +56,10 @@ MERGE_SCRIPT = textwrap.dedent("""
       new_state, metrics = fn(state, batches)
       return new_state.params, metrics
 
+    def merged_params(rs, merge):
+      merged_table = replicas.make_merged_table(mesh, merge)
+      return {name: merged_table(rs, name) for name in rs.train.params}
+
     def max_diff(a, b):
       return max(float(np.max(np.abs(np.asarray(a[k]) - np.asarray(b[k])))) for k in a)
 
@@ -65,7 +69,7 @@ MERGE_SCRIPT = textwrap.dedent("""
       state = start(objective, tx)
       single, single_metrics = single_run(state, tx, objective)
       rs, metrics = replica_run(state, tx, objective, 1, "sum")
-      merged = replicas.make_merged_params(mesh, "sum")(rs)
+      merged = merged_params(rs, "sum")
       per_replica = replicas.to_host(rs.train.params)
       # Mean of the replicas' changes: for SGD, one device at lr / R.
       tx_half = step_lib.make_optimizer("sgd", 0.05 / R, 100)
@@ -81,11 +85,11 @@ MERGE_SCRIPT = textwrap.dedent("""
           "sum_vs_single": max_diff(merged, single),
           "replicas_agree": max_diff({k: v[0] for k, v in per_replica.items()},
                                      {k: v[1] for k, v in per_replica.items()}),
-          "mean_vs_half_lr": max_diff(replicas.make_merged_params(mesh, "mean")(rs_mean),
+          "mean_vs_half_lr": max_diff(merged_params(rs_mean, "mean"),
                                       single_half),
           "replicas_differ_unmerged": max_diff({k: v[0] for k, v in alone.items()},
                                                {k: v[1] for k, v in alone.items()}),
-          "merge_keeps_every_change": max_diff(replicas.make_merged_params(mesh, "sum")(rs_end),
+          "merge_keeps_every_change": max_diff(merged_params(rs_end, "sum"),
                                                expected),
           "moved": max_diff(single, state.params),
           "metrics_shape": list(np.asarray(metrics["loss"]).shape),

@@ -41,7 +41,7 @@ class Placement:
   compile: Callable[[Any, optax.GradientTransformation, Any], Callable]  # -> fn(state, batches).
   put: Callable[[dict[str, np.ndarray], tuple[str, ...]], dict[str, jax.Array]]
   to_host: Callable[[Any], Any]  # The state as NumPy (every process takes part).
-  tables: Callable[[Any], dict[str, np.ndarray]]  # The (merged) tables as NumPy.
+  table: Callable[[Any, str], np.ndarray]  # One (merged) table as NumPy, e.g. "input".
 
   def put_batches(self, batches: dict[str, np.ndarray], objective: Any) -> dict[str, jax.Array]:
     return self.put(batches, tuple(getattr(objective, "shared_keys", ())))
@@ -93,7 +93,7 @@ def _one_model(batch_size: int, table_sharding: str) -> Placement:
       init=shard, restore=shard, compile=compile_steps,
       put=lambda batches, shared: parallel.put_batches(batches, mesh),
       to_host=lambda state: jax.tree_util.tree_map(np.asarray, jax.device_get(state)),
-      tables=lambda state: {k: np.asarray(v) for k, v in jax.device_get(state.params).items()},
+      table=lambda state, name: np.asarray(jax.device_get(state.params[name])),
   )
 
 
@@ -113,7 +113,7 @@ def _replicas(per_process: int, batch_size: int, sync_every: int, merge: str) ->
       compile=compile_steps,
       put=lambda batches, shared: replicas.put_batches(batches, mesh, shared),
       to_host=replicas.to_host,
-      tables=replicas.make_merged_params(mesh, merge),
+      table=replicas.make_merged_table(mesh, merge),
   )
 
 

@@ -103,6 +103,8 @@ def put_batches(batches: dict[str, np.ndarray], mesh: Mesh,
 def to_host(tree: Any) -> Any:
   """Global arrays as NumPy on every process (an all-gather across processes where needed)."""
   def get(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable and x.is_fully_replicated:
+      return np.asarray(x.addressable_shards[0].data)  # Every process holds all of it.
     if isinstance(x, jax.Array) and not x.is_fully_addressable:
       from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
 
@@ -115,6 +117,8 @@ def to_host(tree: Any) -> Any:
 def merge_tables(params: dict[str, jax.Array], anchor: dict[str, jax.Array] | None,
                  merge: str) -> dict[str, jax.Array]:
   """One replica's view of the merged tables; call inside the mapped function (uses AXIS)."""
+  if merge not in MERGES:
+    raise ValueError(f"merge must be one of {MERGES}, not {merge!r}")
   if merge == "mean":
     return {k: jax.lax.pmean(v, AXIS) for k, v in params.items()}
   return {k: anchor[k] + jax.lax.psum(v - anchor[k], AXIS) for k, v in params.items()}
@@ -192,23 +196,23 @@ def jit_replica_steps(
   return jax.jit(run, donate_argnums=0)
 
 
-def make_merged_params(mesh: Mesh, merge: str):
-  """fn(ReplicaState) -> the tables as the next merge would make them, as NumPy; no state change.
+def make_merged_table(mesh: Mesh, merge: str):
+  """fn(ReplicaState, name) -> one table as the next merge would make it, as NumPy.
 
-  Compiled once per run (evaluation and export call it).
+  The state is not changed. Compiled once per table name (evaluation and export call it); the
+  merged table is invariant across replicas, so it comes back as one replicated copy.
   """
 
-  def view(rs):
-    first = functools.partial(jax.tree_util.tree_map, lambda x: x[0])
-    params = merge_tables(first(rs.train.params),
-                          None if rs.anchor is None else first(rs.anchor), merge)
-    return jax.tree_util.tree_map(lambda x: x[None], params)
+  @functools.partial(jax.jit, static_argnums=1)
+  def merged(rs, name):
+    def view(rs):
+      anchor = None if rs.anchor is None else {name: rs.anchor[name][0]}
+      return merge_tables({name: rs.train.params[name][0]}, anchor, merge)[name]
 
-  fn = jax.jit(jax.shard_map(view, mesh=mesh, in_specs=(P(AXIS),), out_specs=P(AXIS),
-                             check_vma=False))
+    return jax.shard_map(view, mesh=mesh, in_specs=(P(AXIS),), out_specs=P(),
+                         check_vma=False)(rs)
 
-  def merged_params(rstate: ReplicaState) -> dict[str, np.ndarray]:
-    # Every replica holds the same merged tables: replica 0's row of the gathered array.
-    return {k: v[0] for k, v in to_host(fn(rstate)).items()}
+  def merged_table(rstate: ReplicaState, name: str) -> np.ndarray:
+    return to_host(merged(rstate, name))
 
-  return merged_params
+  return merged_table

@@ -324,7 +324,7 @@ def _payload(state, position: data_lib.Position, words: float) -> dict[str, Any]
 
 def _vectors(place: placement.Placement, state: Any, vocab: vocab_lib.Vocab) -> np.ndarray:
   """The input table (word2vec's syn0) as NumPy, without the rows padded for sharding."""
-  return place.tables(state)["input"][:len(vocab)]
+  return place.table(state, "input")[:len(vocab)]
 
 
 def _progress(config: Config, total: int, initial: int, show: bool = True):
