@@ -35,6 +35,9 @@ def test_save_restore_round_trip_and_pruning(tmp_path):
     ("adagrad", {"model": "cbow", "hs": True, "num_ns": 0, "batch_size": 64}),
     # 64 windows of ~6 pairs: a 24-word vocabulary diverges at 256 (summed row updates).
     ("sgd", {"hs": True, "negatives_per": "pair", "batch_size": 64}),
+    # The seed's data set: drawn once with its log-uniform negatives, replayed in one order.
+    ("adam", {"fixed_training_set": True, "repeat_batch_order": True, "drop_remainder": True,
+              "negatives": "log_uniform", "loss": "softmax", "layout": "pairs"}),
 ])
 def test_interrupted_then_resumed_run_equals_uninterrupted_run(planted_file, tmp_path, optimizer,
                                                                combo):

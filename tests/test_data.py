@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import sys
 import threading
@@ -159,3 +160,84 @@ def test_piece_shuffle_keeps_consecutive_sentences_together():
   source = _source(piece_tokens=50, shuffle="piece")
   dealt = [s for p in range(source.num_pieces) for s in _sentences(*source._piece(1, p))]  # pylint: disable=protected-access
   assert dealt == _sentences(source.corpus.ids, source.corpus.offsets)
+
+
+def _seed_source(fixed=True, repeat=True, drop=True, layout="pairs"):
+  """The seed's data set on `_source`'s corpus: Zipf-subsampled targets, negatives drawn with
+  the examples (log-uniform rows of 3 distinct ids)."""
+  source = _source(subsampling="zipf", shuffle="piece", layout=layout)
+  settings = dataclasses.replace(source.settings, fixed_training_set=fixed,
+                                 repeat_batch_order=repeat, drop_remainder=drop)
+  draw = lambda rng, n: negatives.sample_log_uniform_np(rng, 20, (n, 3))
+  return data.ExampleSource(source.corpus, source.keep_prob, settings, seed=7,
+                            draw_negatives=draw)
+
+
+def _epoch_batches(source, epochs=3, batch_size=16):
+  """Each epoch's batches, as rows of (centre, contexts..., negatives...) per example."""
+  per_epoch = data.count_steps(source, 1, batch_size)
+  blocks = list(data.blocks(source, epochs, batch_size, steps=1))
+  rows = [np.concatenate([b.batches["centres"][0][:, None], b.batches["contexts"][0],
+                          b.batches["negatives"][0]], axis=1) for b in blocks]
+  assert len(rows) == per_epoch * epochs  # Whole batches only: none straddles two epochs.
+  return [np.stack(rows[e * per_epoch:(e + 1) * per_epoch]) for e in range(epochs)]
+
+
+def _multiset(batches):
+  flat = batches.reshape(-1, batches.shape[-1])
+  return flat[np.lexsort(flat.T[::-1])]
+
+
+def test_seed_data_set_replays_one_set_of_examples_in_one_order():
+  source = _seed_source()
+  epochs = _epoch_batches(source)
+  for later in epochs[1:]:  # From epoch 2 on: the same batches, in the same order.
+    np.testing.assert_array_equal(later, epochs[0])
+  # Whole batches: the last partial one of each epoch is dropped, so each epoch counts
+  # floor(examples / batch) steps.
+  examples = sum(len(source.examples(0, p)["centres"]) for p in range(source.num_pieces))
+  assert len(epochs[0]) == examples // 16 and examples % 16
+  assert data.count_steps(source, 3, 16) == 3 * (examples // 16)
+  negs = epochs[0][..., 2:]
+  assert all(len(set(row)) == 3 for row in negs.reshape(-1, 3).tolist())
+  assert negs.min() == 0  # Log-uniform draws hit the padding id, as TF's sampler does.
+
+
+def test_fixed_set_reshuffled_keeps_its_examples_and_changes_their_order():
+  source = _seed_source(repeat=False, drop=False)
+  stream = _stack(list(data.blocks(source, 3, 16, steps=1)))
+  n = sum(len(source.examples(0, p)["centres"]) for p in range(source.num_pieces))
+  rows = np.concatenate([stream["centres"][..., None], stream["contexts"],
+                         stream["negatives"]], axis=-1).reshape(-1, 5)[:3 * n]
+  epochs = [rows[e * n:(e + 1) * n] for e in range(3)]
+  for later in epochs[1:]:
+    np.testing.assert_array_equal(_multiset(later), _multiset(epochs[0]))
+    assert not np.array_equal(later, epochs[0])
+  # Without drop_remainder batches run on across epoch ends, as before: ceil(3n / batch) steps.
+  assert len(stream["centres"]) == data.count_steps(source, 3, 16) == -(-3 * n // 16)
+
+
+def test_without_a_fixed_set_every_epoch_draws_new_examples():
+  source = _seed_source(fixed=False, repeat=False, drop=False)
+  first, second = (np.concatenate([source.examples(e, p)["centres"]
+                                   for p in range(source.num_pieces)]) for e in (0, 1))
+  assert not np.array_equal(np.sort(first), np.sort(second))  # Zipf subsampling redrawn.
+  assert source.examples(1, 0)["negatives"].shape[1] == 3
+  # With the flags off the stream is the one the pipeline always made: the same examples, in the
+  # same order, as a source that never heard of them (the negatives come on top).
+  plain = _source(subsampling="zipf", shuffle="piece")
+  for epoch in (0, 2):
+    a, b = source.examples(epoch, 1), plain.examples(epoch, 1)
+    for key in b:
+      np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_seed_data_set_resumes_at_any_block_end():
+  source = _seed_source(layout="windows")
+  full = list(data.blocks(source, 3, 16, 4))
+  for cut in (1, len(full) // 2, len(full) - 1):
+    resumed = list(data.blocks(source, 3, 16, 4, start=full[cut - 1].end))
+    assert len(resumed) == len(full) - cut
+    for a, b in zip(full[cut:], resumed):
+      for k in a.batches:
+        np.testing.assert_array_equal(a.batches[k], b.batches[k])

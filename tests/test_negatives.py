@@ -55,3 +55,14 @@ def test_host_sampler_matches_the_table_distribution():
   probs = negatives.unigram_probs(counts)
   assert np.all(np.abs(freq - probs) <= 5 * np.sqrt(probs * (1 - probs) / n) + 1e-5)
   assert freq[4] == 0.0
+
+
+def test_host_log_uniform_sampler_matches_tf_distribution_and_keeps_rows_distinct():
+  v, n = 50, 100_000
+  probs = negatives.log_uniform_probs(v)
+  draws = negatives.sample_log_uniform_np(np.random.default_rng(0), v, (n, 1), unique=False)
+  freq = np.bincount(draws.ravel(), minlength=v) / n
+  assert np.all(np.abs(freq - probs) <= 5 * np.sqrt(probs / n) + 1e-4)
+  rows = negatives.sample_log_uniform_np(np.random.default_rng(1), 8, (2000, 4))
+  assert rows.dtype == np.int32 and rows.min() >= 0 and rows.max() < 8
+  assert all(len(set(row)) == 4 for row in rows.tolist())

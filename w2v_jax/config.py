@@ -55,6 +55,15 @@ class Config:
   shuffle: str = _field(
       "corpus", "corpus: batches mix random sentences of the whole corpus; piece: one stretch of "
       "~16k tokens (as the seed's tf.data shuffle buffer).")
+  fixed_training_set: bool = _field(
+      False, "Draw the examples (subsampling, windows, negatives) once and train every epoch on "
+      "them, as the seed's generate_training_data did; else redraw them every epoch.")
+  repeat_batch_order: bool = _field(
+      False, "Replay the first epoch's example order in every epoch, as the seed's cached "
+      "tf.data pipeline did; else reshuffle every epoch.")
+  drop_remainder: bool = _field(
+      False, "Start every epoch on a new batch and drop its last partial one (tf.data's "
+      "drop_remainder); else batches run across epoch ends.")
   # Model and loss.
   model: str = _field("skipgram", f"Architecture: {', '.join(MODELS)}.")
   hs: bool = _field(False, "Hierarchical softmax (adds to negative sampling unless --num_ns 0).")
@@ -162,6 +171,8 @@ class Config:
          "per-pair negatives need --layout=windows (a pair has one set already)"),
         (not (self.shared_negatives and self.negatives_per == "pair"), "shared_negatives",
          "cannot be combined with --negatives_per=pair"),
+        (not (self.shared_negatives and self.fixed_training_set), "shared_negatives",
+         "cannot be combined with --fixed_training_set (its negatives belong to examples)"),
         (self.ns_exponent >= 0, "ns_exponent", "must be >= 0"),
         (0 <= self.min_learning_rate_ratio <= 1, "min_learning_rate_ratio",
          "must be in [0, 1]"),
@@ -199,6 +210,9 @@ def presets() -> dict[str, Config]:
           subsample=1e-5,
           subsampling="zipf",
           shuffle="piece",
+          fixed_training_set=True,
+          repeat_batch_order=True,
+          drop_remainder=True,
           embedding_dim=128,
           num_ns=4,
           negatives="log_uniform",

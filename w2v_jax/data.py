@@ -21,7 +21,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from w2v_jax import pairs as pairs_lib
 
 _NEGATIVES_STREAM = 1  # Separates the negatives' generator from the pairs' ones.
 _ORDER_STREAM = 2  # And the epoch's sentence order.
+_SHUFFLE_STREAM = 3  # And a fixed training set's example order in a later epoch.
 SHUFFLES = ("corpus", "piece")
 LAYOUTS = ("windows", "pairs")
 
@@ -46,6 +47,13 @@ class ExampleSettings:
   shuffle: str = "corpus"  # "corpus": pieces of random sentences; "piece": consecutive ones.
   # Tokens per shuffled piece: bounds the pipeline's memory (~100 bytes per token in flight).
   piece_tokens: int = 1 << 14
+  # The seed notebook's data set, built once and cached: every epoch trains on epoch 0's examples
+  # (subsampling, windows and, when the source draws them, negatives) ...
+  fixed_training_set: bool = False
+  # ... in epoch 0's order (tf.data's `.shuffle().batch().cache()` replays the first pass) ...
+  repeat_batch_order: bool = False
+  # ... in whole batches: each epoch starts a new batch and drops its last partial one.
+  drop_remainder: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,12 +83,16 @@ class ExampleSource:
   """Examples of one (epoch, piece), reproducibly."""
 
   def __init__(self, corpus: corpus_lib.Corpus, keep_prob: np.ndarray,
-               settings: ExampleSettings, seed: int):
+               settings: ExampleSettings, seed: int,
+               draw_negatives: Callable[[np.random.Generator, int], np.ndarray] | None = None):
+    """`draw_negatives(rng, n)`: n examples' negatives, drawn with the examples (a fixed training
+    set keeps them with its examples; otherwise leave None and let the pipeline or step draw)."""
     if settings.shuffle not in SHUFFLES:
       raise ValueError(f"unknown shuffle {settings.shuffle!r}; choose from {SHUFFLES}")
     if settings.layout not in LAYOUTS:
       raise ValueError(f"unknown layout {settings.layout!r}; choose from {LAYOUTS}")
     self.corpus, self.keep_prob, self.settings, self.seed = corpus, keep_prob, settings, seed
+    self.draw_negatives = draw_negatives
     self.bounds = piece_bounds(corpus.offsets, settings.piece_tokens)
     self.num_pieces = len(self.bounds) - 1
     # Raw words (before OOV removal) per piece, for words/sec and progress.
@@ -92,6 +104,7 @@ class ExampleSource:
 
   def _order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
     """The epoch's sentence permutation and where each piece's sentences start in it."""
+    epoch = self.content_epoch(epoch)
     cached = self._order_cache
     if cached is None or cached[0] != epoch:
       rng = np.random.default_rng([self.seed, epoch, 0, _ORDER_STREAM])
@@ -116,7 +129,12 @@ class ExampleSource:
     index = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
     return self.corpus.ids[index].astype(np.int32), offsets
 
+  def content_epoch(self, epoch: int) -> int:
+    """The epoch whose randomness draws `epoch`'s examples: 0 for a fixed training set."""
+    return 0 if self.settings.fixed_training_set else epoch
+
   def _draw(self, epoch: int, piece: int):
+    epoch = self.content_epoch(epoch)
     rng = np.random.default_rng([self.seed, epoch, piece])
     ids, offsets = self._piece(epoch, piece)
     target_mask = None
@@ -157,7 +175,15 @@ class ExampleSource:
     else:
       centres, inputs, mask = self._windows(args)
     order = rng.permutation(len(centres))
-    return {"centres": centres[order], "contexts": inputs[order], "mask": mask[order]}
+    examples = {"centres": centres[order], "contexts": inputs[order], "mask": mask[order]}
+    if self.draw_negatives is not None:
+      examples["negatives"] = self.draw_negatives(rng, len(centres))
+    order_epoch = 0 if self.settings.repeat_batch_order else epoch
+    if order_epoch != self.content_epoch(epoch):  # A fixed set reshuffled, by its own stream.
+      rng = np.random.default_rng([self.seed, order_epoch, piece, _SHUFFLE_STREAM])
+      order = rng.permutation(len(centres))
+      examples = {k: v[order] for k, v in examples.items()}
+    return examples
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,13 +253,29 @@ def blocks(
         end = Position(index + 1, 0) if offset == n else Position(index, offset)
         yield emit(begin, end, words_before[index] + offset / n * source.piece_words[piece])
         buf, have = [], 0
+    if source.settings.drop_remainder and piece == source.num_pieces - 1:
+      # Blocks hold whole batches, so what is over a whole batch here is this epoch's last.
+      buf, have = _drop_last(buf, have % batch_size), have - have % batch_size
   if have:
     yield emit(begin, Position(total, 0), words_before[-1])
+
+
+def _drop_last(buf: list[dict[str, np.ndarray]], n: int) -> list[dict[str, np.ndarray]]:
+  """The chunks of `buf` without their last `n` examples."""
+  while n:
+    last = buf.pop()
+    size = len(last["centres"])
+    if size > n:
+      buf.append({k: v[:size - n] for k, v in last.items()})
+    n -= min(n, size)
+  return buf
 
 
 def count_steps(source: ExampleSource, epochs: int, batch_size: int) -> int:
   """Steps of the whole run, from the exact example count of epoch 0 times `epochs`."""
   examples = sum(source.count(0, piece) for piece in range(source.num_pieces))
+  if source.settings.drop_remainder:
+    return examples // batch_size * epochs
   return -(-examples * epochs // batch_size)
 
 

@@ -1,7 +1,8 @@
 """Negative sampling distributions: unigram^0.75 through an alias table, and the seed's log-uniform.
 
-Both samplers are pure `jax.random` functions, so negatives are drawn inside the jitted step,
-afresh for every batch.
+Both samplers are pure `jax.random` functions, so negatives can be drawn inside the jitted step,
+afresh for every batch; each has a NumPy twin for the input pipeline (and for the seed's fixed
+training set, whose negatives are drawn once with its examples).
 """
 
 from __future__ import annotations
@@ -112,3 +113,22 @@ def sample_log_uniform(
     return jnp.any(_repeats(carry[1]))
 
   return jax.lax.while_loop(any_duplicate, redraw, (key, ids))[1]
+
+
+def _log_uniform_np(rng: np.random.Generator, vocab_size: int, shape) -> np.ndarray:
+  ids = np.floor(np.exp(rng.random(shape) * np.log(vocab_size + 1.0))).astype(np.int32) - 1
+  return np.clip(ids, 0, vocab_size - 1)
+
+
+def sample_log_uniform_np(
+    rng: np.random.Generator, vocab_size: int, shape: tuple[int, int], unique: bool = True
+) -> np.ndarray:
+  """NumPy twin of `sample_log_uniform`: rows of K log-uniform ids, distinct when `unique`."""
+  ids = _log_uniform_np(rng, vocab_size, shape)
+  while unique:
+    eq = ids[:, :, None] == ids[:, None, :]
+    again = np.tril(eq, k=-1).any(axis=-1)
+    if not again.any():
+      break
+    ids[again] = _log_uniform_np(rng, vocab_size, int(again.sum()))
+  return ids

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shutil
 import time
@@ -61,6 +62,9 @@ def example_settings(config: Config, vocab: vocab_lib.Vocab) -> data_lib.Example
       subsampling=config.subsampling,
       skip_id=vocab.pad_id,
       shuffle=config.shuffle,
+      fixed_training_set=config.fixed_training_set,
+      repeat_batch_order=config.repeat_batch_order,
+      drop_remainder=config.drop_remainder,
   )
 
 
@@ -97,8 +101,9 @@ def prepare(config: Config, cache_dir: str | None, batch_size: int | None = None
   if config.hs and len(vocab) < 2:
     raise ValueError(f"--hs: hierarchical softmax needs at least 2 words in the vocabulary "
                      f"(this corpus has {len(vocab)} at --min_count={config.min_count})")
-  source = data_lib.ExampleSource(corpus, keep_probabilities(config, vocab),
-                                  example_settings(config, vocab), config.seed)
+  settings = example_settings(config, vocab)
+  source = data_lib.ExampleSource(corpus, keep_probabilities(config, vocab), settings,
+                                  config.seed, example_negatives(config, vocab, settings))
   total_steps = data_lib.count_steps(source, config.epochs,
                                      batch_size or config.examples_per_step)
   if total_steps == 0:
@@ -107,6 +112,28 @@ def prepare(config: Config, cache_dir: str | None, batch_size: int | None = None
         f"with count >= {config.min_count})"
     )
   return Prepared(vocab, corpus, source, total_steps)
+
+
+def example_negatives(
+    config: Config, vocab: vocab_lib.Vocab, settings: data_lib.ExampleSettings
+) -> Callable[[np.random.Generator, int], np.ndarray] | None:
+  """For a fixed training set, `draw(rng, n)`: n examples' negatives, drawn with them once."""
+  if not (config.fixed_training_set and config.num_ns):
+    return None
+  slots = 2 * settings.window_size if settings.layout == "windows" else 1
+  objective = build_objective(config)
+  noise = noise_table(config, vocab, len(vocab))
+
+  def draw(rng: np.random.Generator, n: int) -> np.ndarray:
+    shape = objective.negatives_shape(n, slots)
+    if noise is not None:
+      return negatives_lib.sample_alias_np(rng, noise, shape)
+    # TF's sampler: each example's (or pair's) K negatives distinct.
+    rows = math.prod(shape) // config.num_ns
+    return negatives_lib.sample_log_uniform_np(rng, len(vocab), (rows, config.num_ns)).reshape(
+        shape)
+
+  return draw
 
 
 def noise_table(
@@ -129,8 +156,10 @@ def output_side(
   The alias table lives in one place: the pipeline's when negatives are drawn on the host, else
   the train state's.
   """
-  noise = noise_table(config, vocab, rows)
   tree = huffman.build_huffman(vocab.counts) if config.hs else None
+  if config.fixed_training_set:  # The examples carry their negatives (`example_negatives`).
+    return data_lib.Outputs(tree=tree), None
+  noise = noise_table(config, vocab, rows)
   if noise is not None and config.negatives_on_host:
     shape = objective.negatives_shape(batch_size, slots)
     return data_lib.Outputs(noise, shape, tree), None
