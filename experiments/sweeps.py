@@ -30,6 +30,8 @@ from typing import Any
 
 from absl import app, flags
 
+from w2v_jax import logs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 Value = int | float | str | bool
@@ -37,6 +39,18 @@ Point = dict[str, Value]
 # Flags set together by one grid value, e.g. {"hs": True, "num_ns": 0}: an axis of such groups
 # sweeps settings that only make sense jointly.
 Group = Mapping[str, Value]
+
+
+@dataclasses.dataclass(frozen=True)
+class Named:
+  """A group of flags known by a label: its runs are named, and shown in HParams, as AXIS=label.
+
+  For groups of many flags, such as the cumulative steps of an ablation, whose flag values would
+  make unreadable run names and too many HParams columns.
+  """
+
+  label: str
+  flags: Group
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,10 +62,51 @@ class Sweep:
   """
 
   doc: str
-  grid: Mapping[str, Sequence[Value | Group]]
+  grid: Mapping[str, Sequence[Value | Group | Named]]
   base: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   required: tuple[str, ...] = ()  # Flags the user must pass after `--` (e.g. a corpus path).
 
+
+def cumulative(steps: Sequence[tuple[str, Mapping[str, Value]]]) -> list[Named]:
+  """Named groups applying `steps` one after another: the first step's flags are the start, and
+  every group sets every flag any step changes (an axis's groups must set the same flags)."""
+  current: Point = {}
+  for _, change in steps:
+    current.update({k: v for k, v in change.items() if k not in current})
+  groups = []
+  for label, change in steps:
+    current.update(change)
+    groups.append(Named(label, dict(current)))
+  return groups
+
+
+# The ablation from the seed notebook to word2vec, one change at a time (docs/sweeps/
+# seed_to_word2vec/README.md says why in this order). Each row trains on about the same budget
+# of positive pairs, B = 28.3M (one epoch of the word2vec recipe on the bench corpus): epochs =
+# max(1, round(B / the row's pairs per epoch)), from the counts in that README.
+_SEED_TO_WORD2VEC = cumulative([
+    ("0_seed", {"fixed_training_set": True, "repeat_batch_order": True, "drop_remainder": True,
+                "shuffle": "piece", "sequence_length": 10, "reserved_tokens": True,
+                "negatives": "log_uniform", "subsampling": "zipf", "subsample": 1e-5,
+                "window_size": 2, "dynamic_window": False, "loss": "softmax", "num_ns": 4,
+                "optimizer": "adam", "learning_rate": 1e-3, "linear_decay": False,
+                "init": "keras", "max_vocab": 4096, "min_count": 1, "standardize": "seed",
+                "tie_break": "descending", "embedding_dim": 128, "epochs": 22}),
+    # The data set is redrawn (subsampling, windows, negatives) and reshuffled every epoch.
+    ("1_redrawn", {"fixed_training_set": False, "repeat_batch_order": False,
+                   "drop_remainder": False, "shuffle": "corpus", "epochs": 22}),
+    ("2_whole_lines", {"sequence_length": 0, "epochs": 10}),
+    ("3_no_pad_unk", {"reserved_tokens": False, "epochs": 10}),
+    ("4_unigram_negatives", {"negatives": "unigram", "epochs": 10}),
+    ("5_w2v_subsampling", {"subsampling": "word2vec", "subsample": 1e-3, "epochs": 2}),
+    ("6_dynamic_window_5", {"window_size": 5, "dynamic_window": True, "epochs": 1}),
+    ("7_sigmoid_ns", {"loss": "sigmoid", "num_ns": 5, "epochs": 1}),
+    ("8_sgd_decay", {"optimizer": "sgd", "learning_rate": 0.025, "linear_decay": True,
+                     "init": "word2vec", "epochs": 1}),
+    # word2vec's vocabulary: min_count 5, its text normalisation and tie order; dim 100.
+    ("9_min_count_5", {"max_vocab": 0, "min_count": 5, "standardize": "unicode",
+                       "tie_break": "ascending", "embedding_dim": 100, "epochs": 1}),
+])
 
 # A log file is no place for a progress bar.
 _QUIET = {"progress": False}
@@ -141,12 +196,33 @@ every 256, gensim's quality at the speed of rarer merges.""",
                            {"replicas": 2, "sync_every": 4096, "merge": "sum"},
                            {"replicas": 2, "sync_every": 256, "merge": "mean"}]},
     ),
+    "seed_to_word2vec": Sweep(
+        doc="""\
+./launch.sh sweep seed_to_word2vec
+30 runs (seed 1/2/3 x 10 cumulative changes from the faithful seed notebook to the word2vec
+recipe), on the bench corpus, each on a budget of ~28M positive pairs (one word2vec epoch).
+Runtime: ~55 min on 2 cores, AMD EPYC (Adam rows ~100 s of training each, SGD rows ~25 s).
+Shows which of the notebook's choices cost the most: analogy accuracy (in-vocabulary questions
+and all 19,544) and WordSim-353 after each change, with the spread over seeds.
+Report: docs/sweeps/seed_to_word2vec/README.md.""",
+        base={"corpus": ["../shared/data/bench-corpus.txt.gz"], "preset": "seed",
+              "batch_size": 1024, **_QUIET, **_ONE_MODEL},
+        # Seeds outermost: a sweep stopped part-way has every change at equal seeds.
+        grid={"seed": [1, 2, 3], "change": _SEED_TO_WORD2VEC},
+    ),
 }
 
 
-def _flags_of(axis: str, value: Value | Group) -> Point:
+def _flags_of(axis: str, value: Value | Group | Named) -> Point:
   """The flags one grid value sets: a group's own, or the flag the axis is named after."""
+  if isinstance(value, Named):
+    return dict(value.flags)
   return dict(value) if isinstance(value, Mapping) else {axis: value}
+
+
+def _hparams_of(axis: str, value: Value | Group | Named) -> Point:
+  """What one grid value shows in run names and HParams: a named group's label, else its flags."""
+  return {axis: value.label} if isinstance(value, Named) else _flags_of(axis, value)
 
 
 def swept_flags(sweep: Sweep) -> list[str]:
@@ -164,11 +240,14 @@ def validate(sweep: Sweep) -> None:
   for axis, values in sweep.grid.items():
     if not values:
       raise ValueError(f"grid flag {axis!r} has no values")
-    if len({run_name(_flags_of(axis, v)) for v in values}) != len(values):
+    if len({run_name(_hparams_of(axis, v)) for v in values}) != len(values):
       raise ValueError(f"grid flag {axis!r} repeats a value: {list(values)}")
     names = [list(_flags_of(axis, v)) for v in values]
     if any(n != names[0] for n in names):
       raise ValueError(f"grid axis {axis!r} mixes groups of different flags: {list(values)}")
+    if any(isinstance(v, Named) for v in values) and not all(isinstance(v, Named)
+                                                                for v in values):
+      raise ValueError(f"grid axis {axis!r} mixes named groups and other values")
     for name in names[0]:
       if name in sweep.base:
         raise ValueError(f"flag {name!r} is both swept and a base flag")
@@ -176,15 +255,34 @@ def validate(sweep: Sweep) -> None:
         raise ValueError(f"flag {name!r} is swept by two grid axes: {owner[name]!r}, {axis!r}")
 
 
-def expand(sweep: Sweep) -> list[Point]:
-  """The cartesian product of the grid, groups flattened; the first axis varies slowest."""
+def expand(sweep: Sweep, of=_flags_of) -> list[Point]:
+  """The cartesian product of the grid, groups flattened; the first axis varies slowest.
+
+  `of(axis, value)` says what a grid value contributes: its flags, or (`_hparams_of`) what the
+  run is named and shown by.
+  """
   points = []
   for values in itertools.product(*sweep.grid.values()):
     point = {}
     for axis, value in zip(sweep.grid, values):
-      point.update(_flags_of(axis, value))
+      point.update(of(axis, value))
     points.append(point)
   return points
+
+
+def hparams(sweep: Sweep) -> list[Point]:
+  """Each point's swept values as named in run names and TensorBoard's HParams."""
+  return expand(sweep, _hparams_of)
+
+
+def hparam_domains(sweep: Sweep) -> dict[str, list[Value]]:
+  """Every hyperparameter the sweep varies (flags, or named groups' axes), with its values."""
+  domains: dict[str, list[Value]] = {}
+  for point in hparams(sweep):
+    for name, value in point.items():
+      if value not in domains.setdefault(name, []):
+        domains[name].append(value)
+  return domains
 
 
 def _format_value(value: Value) -> str:
@@ -282,6 +380,7 @@ class _Run:
   index: int
   name: str
   point: Point
+  hparams: Point  # What the run is named and shown by in HParams.
   run_dir: str
   state: str
   status: str = "pending"
@@ -301,9 +400,10 @@ class Launcher:
                parallel: int, program: Sequence[str] = TRAIN):
     self.name, self.sweep, self.sweep_dir = name, sweep, sweep_dir
     self.extra, self.parallel, self.program = list(extra), parallel, list(program)
-    self.runs = [_Run(i, run_name(p), p, os.path.join(sweep_dir, run_name(p)),
-                      run_state(os.path.join(sweep_dir, run_name(p))))
-                 for i, p in enumerate(expand(sweep))]
+    self.runs = [_Run(i, run_name(h), p, h, os.path.join(sweep_dir, run_name(h)),
+                      run_state(os.path.join(sweep_dir, run_name(h))))
+                 for i, (p, h) in enumerate(zip(expand(sweep), hparams(sweep)))]
+    self.domains = hparam_domains(sweep)
     self.signals: list[int] = []
     self.finished = 0
 
@@ -373,6 +473,7 @@ class Launcher:
       # A session of its own: a Ctrl-C reaches the run once, through _on_signal.
       run.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
                                   stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    logs.write_summaries(run.run_dir, logs.hparams_start(self.domains, run.hparams))
     run.started, run.status = time.monotonic(), "running"
     print(f"start {run.name}" + (f" ({run.state})" if run.state != "new" else ""), flush=True)
     return run
@@ -381,6 +482,9 @@ class Launcher:
     run.status = "done"
     self.finished += 1
     print(f"[{self.finished}/{len(self.runs)}] skip {run.name} (done)", flush=True)
+    if not any(".hparams" in f for f in os.listdir(run.run_dir)):  # Run before HParams were.
+      logs.write_summaries(run.run_dir, [*logs.hparams_start(self.domains, run.hparams),
+                                         logs.hparams_end("success")])
     stale = stale_flags(run.run_dir, run.point)
     if stale:
       print(f"  warning: its config has other values for {', '.join(stale)}; delete "
@@ -401,6 +505,9 @@ class Launcher:
       run.status = "failed"
       log = os.path.join(run.run_dir, "train.log")
       detail = f"(exit {run.returncode}: {_last_line(log)}; see {log})"
+    if run.status != "interrupted":  # An interrupted trial stays open until it is resumed.
+      logs.write_summaries(run.run_dir, [logs.hparams_end(
+          "success" if run.status == "done" else "failure")])
     print(f"[{self.finished}/{len(self.runs)}] {run.status} {run.name} in "
           f"{run.seconds:.0f} s {detail}".rstrip(), flush=True)
     self._write_manifest()
@@ -409,11 +516,13 @@ class Launcher:
     _write_json(os.path.join(self.sweep_dir, "sweep.json"), {
         "name": self.name,
         "doc": self.sweep.doc,
-        "grid": {k: list(v) for k, v in self.sweep.grid.items()},
+        "grid": {k: [dataclasses.asdict(x) if isinstance(x, Named) else x for x in v]
+                 for k, v in self.sweep.grid.items()},
         "base": dict(self.sweep.base),
         "extra": self.extra,
         "points": [r.point for r in self.runs],
-        "runs": [{"name": r.name, "run_dir": r.run_dir, "point": r.point, "status": r.status,
+        "runs": [{"name": r.name, "run_dir": r.run_dir, "point": r.point,
+                  "hparams": r.hparams, "status": r.status,
                   "returncode": r.returncode, "seconds": r.seconds} for r in self.runs],
     })
 
@@ -449,7 +558,9 @@ def _short_results(summary: Mapping[str, Any]) -> str:
   return f"({', '.join(parts)})" if parts else ""
 
 
-def _describe_value(value: Value | Group) -> str:
+def _describe_value(value: Value | Group | Named) -> str:
+  if isinstance(value, Named):
+    return value.label
   if isinstance(value, Mapping):
     return "(" + ",".join(f"{k}={_format_value(v)}" for k, v in value.items()) + ")"
   return _format_value(value)

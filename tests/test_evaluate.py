@@ -46,8 +46,9 @@ def test_analogy_hand_derived(tmp_path):
       ("royalty", 3, 4, 0), ("unknown", 0, 0, 1)]
   assert (result.correct, result.total, result.oov) == (3, 4, 1)
   assert result.accuracy == 0.75  # OOV questions are not in the denominator (gensim's rule).
-  assert result.as_dict() == {"analogy_accuracy": 0.75, "analogy_correct": 3,
-                              "analogy_total": 4, "analogy_oov": 1}
+  assert result.accuracy_all == 0.6  # Over all 5 questions, the OOV one counted wrong.
+  assert result.as_dict() == {"analogy_accuracy": 0.75, "analogy_accuracy_all": 0.6,
+                              "analogy_correct": 3, "analogy_total": 4, "analogy_oov": 1}
 
 
 def test_analogy_case_handling(tmp_path):

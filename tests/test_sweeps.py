@@ -237,3 +237,50 @@ def test_launcher_runs_skips_and_names_failures(tmp_path, capsys):
   out, _ = capsys.readouterr()
   assert out.count(" skip ") == 3
   assert out.count("start ") == 1
+
+
+def _config_of(sweep, point):
+  """The Config experiments.train builds for a point of `sweep`."""
+  import dataclasses  # pylint: disable=import-outside-toplevel
+
+  from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
+
+  flags = {**sweep.base, **point}
+  preset = config_lib.presets()[flags.pop("preset", "word2vec")]
+  for name in ("sequence_length", "max_vocab"):  # 0 = no limit, as experiments.train reads it.
+    if flags.get(name) == 0:
+      flags[name] = None
+  flags["corpus"] = tuple(flags["corpus"])
+  return dataclasses.replace(preset, **flags)
+
+
+def test_seed_to_word2vec_goes_from_the_seed_preset_to_the_word2vec_preset_one_change_a_time():
+  from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
+
+  sweep = sweeps.SWEEPS["seed_to_word2vec"]
+  points, names = sweeps.expand(sweep), sweeps.hparams(sweep)
+  assert len(points) == 30 and [p["seed"] for p in points[:10]] == [1] * 10
+  assert names[0] == {"seed": 1, "change": "0_seed"}
+  assert sweeps.run_name(names[-1]) == "seed=3,change=9_min_count_5"
+  configs = [_config_of(sweep, p) for p in points[:10]]
+  ignore = {"corpus", "epochs", "seed", "progress", "preset"}
+
+  def differences(a, b):
+    return {k for k, v in vars(a).items() if k not in ignore and getattr(b, k) != v}
+
+  presets = config_lib.presets()
+  assert differences(configs[0], presets["seed"]) == set()  # The faithful preset itself.
+  # The last row is word2vec's recipe; only ways of writing the same thing differ.
+  assert differences(configs[-1], presets["word2vec"]) == {"batch_size", "layout"}
+  assert configs[-1].examples_per_step == presets["word2vec"].examples_per_step == 1024
+  assert configs[-1].example_layout == presets["word2vec"].example_layout == "pairs"
+  changed = [differences(b, a) for a, b in zip(configs, configs[1:])]
+  assert changed[0] == {"fixed_training_set", "repeat_batch_order", "drop_remainder", "shuffle"}
+  assert changed[1] == {"sequence_length"}
+  assert changed[2] == {"reserved_tokens"}
+  assert changed[3] == {"negatives"}
+  assert changed[6] == {"loss", "num_ns"}
+  assert all(changed), "every row changes something"
+  # Comparable budgets: epochs fall as the pairs per epoch grow.
+  epochs = [c.epochs for c in configs]
+  assert epochs == sorted(epochs, reverse=True) and epochs[0] == 22 and epochs[-1] == 1

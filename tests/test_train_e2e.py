@@ -56,9 +56,13 @@ def test_run_recovers_planted_topics_and_writes_outputs(planted_file, tmp_path, 
   if not summary["config"]["hs"]:  # Below the loss of a table of zeros.
     assert summary["final_loss"] < (1 + summary["config"]["num_ns"]) * np.log(2)
   for name in ("vectors.tsv", "metadata.tsv", "vectors.txt", "vocab.tsv", "config.json",
-               "metrics.jsonl", "status.json", "summary.json", "projector/projector_config.pbtxt"):
+               "metrics.jsonl", "status.json", "summary.json", "projector_config.pbtxt"):
     assert os.path.exists(os.path.join(workdir, name)), name
   assert json.load(open(os.path.join(workdir, "status.json")))["status"] == "done"
+  # One TensorBoard run: the projector's files sit below the run, with no event file of their own.
+  events = [os.path.relpath(root, workdir) for root, _, files in os.walk(workdir)
+            if any(f.startswith("events.out.tfevents") for f in files)]
+  assert events == ["."]
   lines = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
   losses = [l["loss"] for l in lines if "loss" in l]
   assert losses[-1] < losses[0]

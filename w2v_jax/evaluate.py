@@ -51,9 +51,15 @@ class AnalogyResult:
   def accuracy(self) -> float:
     return self.correct / self.total if self.total else 0.0
 
+  @property
+  def accuracy_all(self) -> float:
+    """Over every question, out-of-vocabulary ones counted wrong (comparable across vocabularies)."""
+    asked = self.total + self.oov
+    return self.correct / asked if asked else 0.0
+
   def as_dict(self) -> dict[str, float]:
-    return {"analogy_accuracy": self.accuracy, "analogy_correct": self.correct,
-            "analogy_total": self.total, "analogy_oov": self.oov}
+    return {"analogy_accuracy": self.accuracy, "analogy_accuracy_all": self.accuracy_all,
+            "analogy_correct": self.correct, "analogy_total": self.total, "analogy_oov": self.oov}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -103,15 +103,16 @@ def read_word2vec(path: str, binary: bool | None = None) -> tuple[list[str], np.
 
 def write_tensorboard_projector(logdir: str, words: Sequence[str], vectors: np.ndarray,
                                 tag: str = "word2vec") -> None:
-  """A TensorBoard projector embedding, in the layout of tensorboardX's `add_embedding`.
+  """A TensorBoard projector embedding of the run in `logdir`, its files under `projector/`.
 
-  Written here rather than by `add_embedding`, which formats one number per `str()` call (3.6 s
-  for 51k x 100), writes in place, and appends to an existing `projector_config.pbtxt`, so a
-  second export into the same directory listed the embedding twice.
+  The config sits in the run's own directory, so TensorBoard lists the run once (not a second
+  `RUN/projector` run). Written here rather than by tensorboardX's `add_embedding`, which
+  formats one number per `str()` call (3.6 s for 51k x 100), writes in place, and appends to an
+  existing `projector_config.pbtxt`, so a second export listed the embedding twice.
   """
   from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
 
-  subdir = f"00000/{tag}"
+  subdir = f"projector/00000/{tag}"
   os.makedirs(os.path.join(logdir, subdir), exist_ok=True)
   write_projector_tsv(os.path.join(logdir, subdir, "tensors.tsv"),
                       os.path.join(logdir, subdir, "metadata.tsv"), words, vectors)
@@ -119,5 +120,6 @@ def write_tensorboard_projector(logdir: str, words: Sequence[str], vectors: np.n
       os.path.join(logdir, "projector_config.pbtxt"),
       f'embeddings {{\n  tensor_name: "{tag}:00000"\n  tensor_path: "{subdir}/tensors.tsv"\n'
       f'  metadata_path: "{subdir}/metadata.tsv"\n}}\n')
-  with SummaryWriter(logdir):  # An event file makes the directory a run TensorBoard lists.
-    pass
+  if not any(name.startswith("events.out.tfevents") for name in os.listdir(logdir)):
+    with SummaryWriter(logdir):  # An event file makes the directory a run TensorBoard lists.
+      pass

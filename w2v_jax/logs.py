@@ -5,9 +5,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from w2v_jax import io_utils
+
+HParam = int | float | str | bool
+# The scalars a sweep's HParams view shows for each run, in this order: TensorBoard shows the
+# first five hyperparameters and metrics of an experiment ticked.
+HPARAMS_METRICS = ("eval/analogy_accuracy", "eval/analogy_accuracy_all", "eval/wordsim_spearman",
+                   "train/loss", "train/words_per_sec")
+HPARAMS_STATUSES = ("success", "failure", "running")
 
 
 class MetricLog:
@@ -39,3 +48,75 @@ def write_status(workdir: str, status: str, **extra: Any) -> None:
 def config_dict(config: Any) -> dict[str, Any]:
   """A dataclass config as JSON-ready values (tuples become lists)."""
   return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+def _hparams_summary(tag: str, **data: Any) -> Any:
+  """A Summary carrying one HParamsPluginData message (the plugin reads only metadata)."""
+  # pylint: disable=import-outside-toplevel
+  from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+  from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
+
+  content = HParamsPluginData(version=0, **data).SerializeToString()
+  plugin = SummaryMetadata.PluginData(plugin_name="hparams", content=content)
+  return Summary(value=[Summary.Value(tag=f"_hparams_/{tag}",
+                                      metadata=SummaryMetadata(plugin_data=plugin))])
+
+
+def hparams_start(domains: Mapping[str, Sequence[HParam]], values: Mapping[str, HParam],
+                  metrics: Sequence[str] = HPARAMS_METRICS) -> list[Any]:
+  """TensorBoard HParams summaries of one run of a sweep: the experiment and the session start.
+
+  The experiment lists only `domains` (the swept hyperparameters with their values, typed:
+  numbers as numbers) and `metrics` (scalar tags of the run itself, so a trial's curves are the
+  run's). Every run carries the same experiment, so TensorBoard finds it whichever it reads first,
+  and its session in its own directory, so the trial is named after the run.
+  """
+  # pylint: disable=import-outside-toplevel
+  from google.protobuf import struct_pb2
+  from tensorboardX.proto import api_pb2, plugin_hparams_pb2
+
+  def typed(value: HParam) -> struct_pb2.Value:
+    if isinstance(value, bool):
+      return struct_pb2.Value(bool_value=value)
+    if isinstance(value, (int, float)):
+      return struct_pb2.Value(number_value=float(value))
+    return struct_pb2.Value(string_value=str(value))
+
+  def data_type(choices: Sequence[HParam]) -> int:
+    kinds = {"BOOL" if isinstance(v, bool) else "FLOAT64" if isinstance(v, (int, float))
+             else "STRING" for v in choices}
+    return api_pb2.DataType.Value(f"DATA_TYPE_{kinds.pop() if len(kinds) == 1 else 'STRING'}")
+
+  infos = [api_pb2.HParamInfo(name=name, type=data_type(choices),
+                              domain_discrete=struct_pb2.ListValue(
+                                  values=[typed(v) for v in choices]))
+           for name, choices in domains.items()]
+  experiment = api_pb2.Experiment(
+      hparam_infos=infos,
+      metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=m)) for m in metrics])
+  start = plugin_hparams_pb2.SessionStartInfo(start_time_secs=time.time())
+  for name, value in values.items():
+    start.hparams[name].CopyFrom(typed(value))
+  return [_hparams_summary("experiment", experiment=experiment),
+          _hparams_summary("session_start_info", session_start_info=start)]
+
+
+def hparams_end(status: str) -> Any:
+  """The session end summary: `status` one of HPARAMS_STATUSES."""
+  # pylint: disable=import-outside-toplevel
+  from tensorboardX.proto import api_pb2, plugin_hparams_pb2
+
+  end = plugin_hparams_pb2.SessionEndInfo(
+      status=api_pb2.Status.Value(f"STATUS_{status.upper()}"), end_time_secs=time.time())
+  return _hparams_summary("session_end_info", session_end_info=end)
+
+
+def write_summaries(logdir: str, summaries: Sequence[Any]) -> None:
+  """Appends `summaries` to `logdir`'s run, as an event file of their own."""
+  from tensorboardX import FileWriter  # pylint: disable=import-outside-toplevel
+
+  # Event files are named by the second: a unique suffix keeps two writes in one second apart.
+  writer = FileWriter(logdir, filename_suffix=f".{time.time_ns()}.hparams")
+  for summary in summaries:
+    writer.add_summary(summary)
+  writer.close()

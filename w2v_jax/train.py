@@ -304,7 +304,7 @@ def train_and_evaluate(
 
 def _finish(config: Config, vectors_dir: str | None, place: placement.Placement, prep: Prepared,
             result: loop.LoopResult, log: logs.MetricLog) -> dict[str, Any]:
-  """Vectors written (to `vectors_dir` unless None), final evaluation, TensorBoard hparams."""
+  """Vectors written (to `vectors_dir` unless None), final evaluation, the summary."""
   raw_words = prep.corpus.raw_words
   words, vectors = list(prep.vocab.words), _vectors(place, result.state, prep.vocab)
   # Frees the device tables, and the heap pages the input pipeline's arrays left in glibc's
@@ -320,13 +320,7 @@ def _finish(config: Config, vectors_dir: str | None, place: placement.Placement,
     eval_results = evaluate_vectors(config, words, vectors)
     log.write(result.step, {"epoch": result.words / raw_words, **eval_results})
   neighbours = nearest_neighbours(words, vectors, _show_words(config, prep.vocab))
-  hparams = {k: (str(v) if isinstance(v, (list, tuple)) or v is None else v)
-             for k, v in config_dict(config).items()}
-  log.writer.add_hparams(
-      hparams,
-      {"hparam/" + k.split("/")[-1]: v for k, v in eval_results.items()}
-      | {"hparam/final_loss": result.last["loss"]},
-      name="hparams")
+  # HParams are the sweep launcher's to write: it knows what the runs vary (experiments.sweeps).
   log.close()
   seconds = max(result.train_seconds, 1e-9)
   return {
@@ -379,4 +373,4 @@ def _write_vectors(workdir: str, words: list[str], vectors: np.ndarray) -> None:
                              os.path.join(workdir, "metadata.tsv"), words, vectors)
   export.write_word2vec(os.path.join(workdir, "vectors.txt"), words, vectors, binary=False)
   export.write_word2vec(os.path.join(workdir, "vectors.bin"), words, vectors, binary=True)
-  export.write_tensorboard_projector(os.path.join(workdir, "projector"), words, vectors)
+  export.write_tensorboard_projector(workdir, words, vectors)
