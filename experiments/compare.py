@@ -320,6 +320,56 @@ def plot_by_flag(runs: Sequence[Run], metric: str, out_dir: str) -> list[str]:
   return [_save(fig, os.path.join(out_dir, f"{stem}_by_flag.png"))]
 
 
+# What a seed summary reports: both analogy scores, since a vocabulary change moves the first.
+SEED_METRICS = ("eval/analogy_accuracy", "eval/analogy_accuracy_all", "eval/wordsim_spearman")
+
+
+def seed_groups(runs: Sequence[Run]) -> dict[str, list[Run]]:
+  """Runs that differ only in their seed, by their name without `seed=N`, in run order."""
+  groups: dict[str, list[Run]] = {}
+  for run in runs:
+    parts = [p for p in run.name.split(",") if not p.startswith("seed=")]
+    groups.setdefault(",".join(parts) or "base", []).append(run)
+  return groups
+
+
+def seed_table(groups: dict[str, list[Run]], metrics: Sequence[str] = SEED_METRICS
+               ) -> tuple[list[str], list[list[Any]]]:
+  """One row per group: the number of scored seeds, then mean, min and max of each metric."""
+  columns = ["group", "seeds"] + [f"{m.split('/')[-1]} {s}" for m in metrics
+                                  for s in ("mean", "min", "max")]
+  rows = []
+  for label, runs in groups.items():
+    row: list[Any] = [label, sum(r.results.get(metrics[0]) is not None for r in runs)]
+    for metric in metrics:
+      values = [r.results[metric] for r in runs if r.results.get(metric) is not None]
+      row += [sum(values) / len(values), min(values), max(values)] if values else [None] * 3
+    rows.append(row)
+  return columns, rows
+
+
+def plot_seed_groups(groups: dict[str, list[Run]], out_dir: str,
+                     metrics: Sequence[str] = SEED_METRICS) -> list[str]:
+  """seeds.png: each metric per group, every seed a dot, the means joined, in group order."""
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+
+  labels = list(groups)
+  fig = Figure(figsize=(5 * len(metrics), 4.5 + 0.09 * max(map(len, labels))))
+  axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+  for ax, metric in zip(axes, metrics):
+    means = []
+    for i, label in enumerate(labels):
+      values = [r.results[metric] for r in groups[label] if r.results.get(metric) is not None]
+      ax.scatter([i] * len(values), values, s=14, alpha=0.6, color="tab:blue")
+      means.append(sum(values) / len(values) if values else float("nan"))
+    ax.plot(range(len(labels)), means, marker="D", color="black", label="mean over seeds")
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize="small")
+    ax.set(title=metric.split("/")[-1])
+    ax.grid(axis="y", alpha=0.3)
+  axes[0].legend(fontsize="small")
+  return [_save(fig, os.path.join(out_dir, "seeds.png"))]
+
+
 def _as_float(text: str) -> float | None:
   try:
     return float(text)
@@ -341,6 +391,8 @@ flags.DEFINE_bool("ascending", None, "Smallest first (default: only for metrics 
 flags.DEFINE_string("out", None, "Where compare.csv/.md and plots go "
                     "(default: the sweep directory given, else the current directory).")
 flags.DEFINE_bool("plots", False, "Also draw PNGs (needs matplotlib).")
+flags.DEFINE_bool("over_seeds", False, "Also summarise runs that differ only in their seed: "
+                  "seeds.md/.csv (mean, min, max per group) and, with --plots, seeds.png.")
 
 
 def main(argv: Sequence[str]) -> int:
@@ -366,6 +418,17 @@ def main(argv: Sequence[str]) -> int:
   written = write_tables(runs, metric, ascending, out_dir)
   if FLAGS.plots:
     written += plot_curves(runs, out_dir, metric) + plot_by_flag(runs, metric, out_dir)
+  if FLAGS.over_seeds:
+    groups = seed_groups(runs)
+    summary = seed_table(groups)
+    print(to_markdown(*summary), end="")
+    for name, text in (("seeds.csv", to_csv(*summary)), ("seeds.md", to_markdown(*summary))):
+      with io_utils.atomic_open(os.path.join(out_dir, name), "w", encoding="utf-8",
+                                newline="") as f:
+        f.write(text)
+      written.append(os.path.join(out_dir, name))
+    if FLAGS.plots:
+      written += plot_seed_groups(groups, out_dir)
   print(f"{len(runs)} runs; wrote {', '.join(written)}")
   return 0
 

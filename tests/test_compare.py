@@ -226,3 +226,39 @@ def test_cli_plots_without_matplotlib(sweep_dir, tmp_path):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines() == [
       "error: --plots needs matplotlib: pip install matplotlib (or the [plot] extra)"]
+
+
+def test_seed_summary_groups_runs_that_differ_only_in_seed(tmp_path):
+  root = str(tmp_path / "ablation")
+  scores = {("0_seed", 1): (0.01, 0.1), ("0_seed", 2): (0.03, 0.3), ("1_next", 1): (0.20, 0.5),
+            ("1_next", 2): (0.22, 0.6), ("1_next", 3): (0.30, 0.7)}
+  for (change, seed), (analogy, wordsim) in scores.items():
+    make_run(root, f"seed={seed},change={change}", {"seed": seed},
+             {**result(1.0, analogy, wordsim), "eval/analogy_accuracy_all": analogy / 2})
+  runs = compare.load_runs(compare.find_runs([root]))
+  groups = compare.seed_groups(runs)
+  assert {k: [r.name for r in v] for k, v in groups.items()} == {
+      "change=0_seed": ["seed=1,change=0_seed", "seed=2,change=0_seed"],
+      "change=1_next": ["seed=1,change=1_next", "seed=2,change=1_next", "seed=3,change=1_next"]}
+  columns, rows = compare.seed_table(groups)
+  assert columns[:5] == ["group", "seeds", "analogy_accuracy mean", "analogy_accuracy min",
+                         "analogy_accuracy max"]
+  assert rows[0][:2] == ["change=0_seed", 2]
+  assert rows[0][2:] == pytest.approx([0.02, 0.01, 0.03, 0.01, 0.005, 0.015, 0.2, 0.1, 0.3])
+  assert rows[1][:2] == ["change=1_next", 3]
+  assert rows[1][2:5] == pytest.approx([0.24, 0.20, 0.30])
+  result_ = _cli(root, "--over_seeds", *(["--plots"] if _has_matplotlib() else []))
+  assert result_.returncode == 0, result_.stderr
+  with open(os.path.join(root, "seeds.csv")) as f:
+    assert [r[:2] for r in csv.reader(f)][1:] == [["change=0_seed", "2"], ["change=1_next", "3"]]
+  if _has_matplotlib():
+    with open(os.path.join(root, "seeds.png"), "rb") as f:
+      assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def _has_matplotlib():
+  try:
+    import matplotlib  # pylint: disable=import-outside-toplevel,unused-import
+  except ImportError:
+    return False
+  return True
