@@ -1,3 +1,4 @@
+import os
 import numpy as np
 import pytest
 
@@ -126,3 +127,37 @@ def test_window_slots_by_hand():
                                        [0, 0, 1, 0], [0, 1, 0, 0]])
   np.testing.assert_array_equal(contexts * mask, [[0, 0, 11, 0], [0, 10, 12, 0],
                                                   [10, 11, 0, 0], [0, 0, 14, 0], [0, 13, 0, 0]])
+
+
+@pytest.mark.parametrize("vocab_words, sequence_length", [(50, None), (70_000, None), (50, 4)])
+def test_encode_to_files_streams_what_encode_builds(tmp_path, vocab_words, sequence_length):
+  rng = np.random.default_rng(0)
+  words = [f"w{i}" for i in range(vocab_words)]
+  sentences = [[words[i] for i in rng.integers(0, vocab_words, rng.integers(0, 12))]
+               for _ in range(300)]
+  v = vocab_lib.build_vocab(dict.fromkeys(words, 5), min_count=1,
+                            reserved=sequence_length is not None)
+  expected = corpus_lib.encode(iter(sentences), v, sequence_length)
+  ids_path, offsets_path = str(tmp_path / "ids.npy"), str(tmp_path / "offsets.npy")
+  raw = corpus_lib.encode_to_files(iter(sentences), v, ids_path, offsets_path, sequence_length,
+                                   chunk=64)  # Many spills.
+  ids, offsets = np.load(ids_path), np.load(offsets_path)
+  assert ids.dtype == expected.ids.dtype == (np.uint16 if vocab_words < 65_000 else np.int32)
+  np.testing.assert_array_equal(ids, expected.ids)
+  np.testing.assert_array_equal(offsets, expected.offsets)
+  assert raw == expected.raw_words
+  assert sorted(os.listdir(tmp_path)) == ["ids.npy", "offsets.npy"]  # No temp files left.
+
+
+def test_cached_corpus_is_memory_mapped_and_equals_the_built_one(tmp_path):
+  path = tmp_path / "c.txt"
+  path.write_text("a b c a\n\nb a d\n" * 50, encoding="utf-8")
+  spec = corpus_lib.CorpusSpec((str(path),), min_count=1)
+  vocab, built = corpus_lib.build(spec)
+  for _ in range(2):  # Built into the cache, then read back from it.
+    cached_vocab, cached = corpus_lib.load_or_build(spec, str(tmp_path / "cache"))
+    assert isinstance(cached.ids, np.memmap) and isinstance(cached.offsets, np.memmap)
+    assert cached_vocab.words == vocab.words
+    np.testing.assert_array_equal(cached.ids, built.ids)
+    np.testing.assert_array_equal(cached.offsets, built.offsets)
+    assert cached.raw_words == built.raw_words == 350

@@ -56,3 +56,28 @@ def test_corrupt_gzip_is_a_corpus_error(tmp_path):
   path.write_bytes(b"this is not gzip")
   with pytest.raises(text.CorpusError, match="broken.txt.gz: cannot read"):
     list(text.read_lines([str(path)]))
+
+
+def test_a_huge_line_is_read_in_bounded_pieces_with_word2vec_sentence_cuts(tmp_path):
+  words = [f"w{i % 97}é" for i in range(2500)]  # Non-ASCII: cuts must not split a character.
+  path = tmp_path / "one_line.txt"
+  path.write_text(" ".join(words) + "\nlast line\n", encoding="utf-8")
+  pieces = list(text.read_pieces([str(path)], chunk_bytes=64))
+  assert max(len(p.encode()) for p, _ in pieces) <= 64 + 8
+  assert [ends for _, ends in pieces].count(True) == 2
+  assert "".join(p for p, _ in pieces).split() == words + ["last", "line"]
+  sentences = list(text.iter_sentences([str(path)], standardize="none", chunk_bytes=64))
+  # word2vec.c's rule over the whole line, not per piece: 1000, 1000, 500, then the next line.
+  assert [len(s) for s in sentences] == [1000, 1000, 500, 2]
+  assert sum(sentences[:3], []) == words
+  truncated = list(text.iter_sentences([str(path)], standardize="none", max_length=10,
+                                       truncate=True, chunk_bytes=64))
+  assert truncated == [words[:10], ["last", "line"]]
+  assert list(text.read_lines([str(path)])) == [" ".join(words) + "\n", "last line\n"]
+
+
+def test_bad_utf8_deep_in_a_long_line_names_line_and_column(tmp_path):
+  path = tmp_path / "bad.txt"
+  path.write_bytes(b"ok\n" + b"abc " * 100 + b"\xff tail\n")
+  with pytest.raises(text.CorpusError, match=r"bad.txt: line 2: not valid UTF-8 .* column 401\)"):
+    list(text.iter_sentences([str(path)], chunk_bytes=64))

@@ -7,7 +7,9 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -33,35 +35,97 @@ class Corpus:
     return np.repeat(np.arange(self.num_sentences, dtype=np.int32), np.diff(self.offsets))
 
 
-def encode(
-    sentences: Iterable[list[str]],
-    vocab: vocab_lib.Vocab,
-    sequence_length: int | None = None,
-) -> Corpus:
-  """Maps tokens to ids, streaming.
-
-  Without reserved tokens, out-of-vocabulary words are dropped (word2vec.c and gensim do so before
-  windowing). With them, they become [UNK]; `sequence_length` then pads or truncates every sentence
-  to exactly that many ids, as Keras' `output_sequence_length` does.
-  """
+def _encoded(sentences: Iterable[list[str]], vocab: vocab_lib.Vocab,
+             sequence_length: int | None) -> Iterator[tuple[list[int], int]]:
+  """(ids, raw token count) per sentence; sentences left empty give no ids."""
   index = vocab.index
   unk = vocab.unk_id
   pad = [vocab.pad_id] * (sequence_length or 0)
-  # array.array holds 4 (8) bytes per id (length), a list ~36: this keeps big corpora small.
-  ids_buf, lengths, raw = array.array("i"), array.array("q", [0]), 0
   for tokens in sentences:
-    raw += len(tokens)
     if unk is None:
       ids = [i for i in map(index.get, tokens) if i is not None]
     else:
       ids = [index.get(t, unk) for t in tokens]
     if sequence_length is not None:
       ids = (ids + pad)[:sequence_length]
+    yield ids, len(tokens)
+
+
+def encode(
+    sentences: Iterable[list[str]],
+    vocab: vocab_lib.Vocab,
+    sequence_length: int | None = None,
+) -> Corpus:
+  """Maps tokens to ids, in memory (`encode_to_files` streams them to disk instead).
+
+  Without reserved tokens, out-of-vocabulary words are dropped (word2vec.c and gensim do so before
+  windowing). With them, they become [UNK]; `sequence_length` then pads or truncates every sentence
+  to exactly that many ids, as Keras' `output_sequence_length` does.
+  """
+  # array.array holds 4 (8) bytes per id (length), a list ~36: this keeps big corpora small.
+  ids_buf, lengths, raw = array.array("i"), array.array("q", [0]), 0
+  for ids, words in _encoded(sentences, vocab, sequence_length):
+    raw += words
     if ids:
       ids_buf.extend(ids)
       lengths.append(len(ids))
   offsets = np.cumsum(np.frombuffer(lengths, np.int64))
   return Corpus(compact_ids(np.frombuffer(ids_buf, np.int32), len(vocab)), offsets, raw)
+
+
+def encode_to_files(
+    sentences: Iterable[list[str]],
+    vocab: vocab_lib.Vocab,
+    ids_path: str,
+    offsets_path: str,
+    sequence_length: int | None = None,
+    chunk: int = 1 << 20,
+) -> int:
+  """`encode`, streamed into two .npy files (ids, offsets) in chunks; returns the raw word count.
+
+  Memory stays at a chunk of ids, whatever the corpus's size; each file appears complete or not
+  at all.
+  """
+  dtype = compact_ids(np.zeros(0, np.int32), len(vocab)).dtype
+  ids_buf, lengths, raw, total, sentences_seen = array.array("i"), array.array("q"), 0, 0, 0
+  directory = os.path.dirname(os.path.abspath(ids_path))
+  os.makedirs(directory, exist_ok=True)
+  # Unnamed temp files beside the outputs (the same disk): nothing is left if the process dies.
+  with tempfile.TemporaryFile(dir=directory) as ids_raw, \
+      tempfile.TemporaryFile(dir=directory) as lengths_raw:
+
+    def spill():
+      nonlocal ids_buf, lengths
+      ids_raw.write(np.frombuffer(ids_buf, np.int32).astype(dtype).tobytes())
+      lengths_raw.write(lengths.tobytes())
+      ids_buf, lengths = array.array("i"), array.array("q")
+
+    for ids, words in _encoded(sentences, vocab, sequence_length):
+      raw += words
+      if ids:
+        ids_buf.extend(ids)
+        lengths.append(len(ids))
+        total += len(ids)
+        sentences_seen += 1
+        if len(ids_buf) >= chunk:
+          spill()
+    spill()
+    ids_raw.seek(0)
+    with io_utils.atomic_open(ids_path, "wb") as f:
+      np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(
+          np.dtype(dtype)), "fortran_order": False, "shape": (total,)})
+      shutil.copyfileobj(ids_raw, f, 1 << 22)
+    lengths_raw.seek(0)
+    with io_utils.atomic_open(offsets_path, "wb") as f:
+      np.lib.format.write_array_header_1_0(f, {"descr": "<i8", "fortran_order": False,
+                                               "shape": (sentences_seen + 1,)})
+      f.write(np.zeros(1, np.int64).tobytes())
+      end = 0
+      while block := lengths_raw.read(8 * chunk):
+        offsets = np.cumsum(np.frombuffer(block, np.int64)) + end
+        f.write(offsets.tobytes())
+        end = int(offsets[-1])
+  return raw
 
 
 def compact_ids(ids: np.ndarray, vocab_size: int) -> np.ndarray:
@@ -93,44 +157,53 @@ class CorpusSpec:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def build(spec: CorpusSpec) -> tuple[vocab_lib.Vocab, Corpus]:
-  """Two streaming passes over the text: count words, then encode."""
-  truncate = spec.sequence_length is not None
-  max_len = spec.sequence_length or spec.max_sentence_length
+def _sentences(spec: CorpusSpec, for_encoding: bool) -> Iterator[list[str]]:
+  """Sentences for counting (cut at word2vec.c's length) or encoding (the seed's truncation)."""
+  truncate = spec.sequence_length is not None and for_encoding
+  return text.iter_sentences(
+      spec.paths, spec.standardize,
+      max_length=(spec.sequence_length or spec.max_sentence_length) if for_encoding
+      else spec.max_sentence_length,
+      truncate=truncate)
 
-  def sentences(for_encoding: bool):
-    return text.iter_sentences(
-        spec.paths,
-        spec.standardize,
-        max_length=max_len if for_encoding else spec.max_sentence_length,
-        truncate=truncate and for_encoding,
-    )
 
-  counts = vocab_lib.count_words(sentences(False))
+def build_vocab(spec: CorpusSpec) -> vocab_lib.Vocab:
+  """The first streaming pass: count words, prune and order them."""
+  counts = vocab_lib.count_words(_sentences(spec, False))
   if not counts:
     raise text.CorpusError(f"{', '.join(spec.paths)}: corpus holds no words")
-  vocab = vocab_lib.build_vocab(
+  return vocab_lib.build_vocab(
       counts, spec.min_count, spec.max_vocab, spec.reserved, spec.tie_break
   )
-  return vocab, encode(sentences(True), vocab, spec.sequence_length)
+
+
+def build(spec: CorpusSpec) -> tuple[vocab_lib.Vocab, Corpus]:
+  """Two streaming passes over the text, in memory: count words, then encode."""
+  vocab = build_vocab(spec)
+  return vocab, encode(_sentences(spec, True), vocab, spec.sequence_length)
 
 
 def load_or_build(spec: CorpusSpec, cache_dir: str | None) -> tuple[vocab_lib.Vocab, Corpus]:
-  """`build`, reusing `cache_dir/corpus-<key>.*` when the files and settings are unchanged."""
+  """`build`, through `cache_dir/corpus-<key>.*`, reused when the files and settings are unchanged.
+
+  With a cache the ids are streamed to disk and memory-mapped from there, so the process holds
+  pages of the corpus, not the corpus: a corpus larger than memory trains. Without one (library
+  use) the corpus is built in memory.
+  """
   if cache_dir is None:
     return build(spec)
   stem = os.path.join(cache_dir, f"corpus-{spec.cache_key()}")
   paths = {k: f"{stem}.{k}" for k in ("vocab.tsv", "ids.npy", "offsets.npy", "json")}
-  if all(os.path.exists(p) for p in paths.values()):
-    with open(paths["json"]) as f:
-      meta = json.load(f)
-    corpus = Corpus(np.load(paths["ids.npy"]), np.load(paths["offsets.npy"]), meta["raw_words"])
-    return vocab_lib.load_vocab(paths["vocab.tsv"]), corpus
-  vocab, corpus = build(spec)
-  vocab_lib.save_vocab(vocab, paths["vocab.tsv"])
-  io_utils.atomic_save_npy(paths["ids.npy"], corpus.ids)
-  io_utils.atomic_save_npy(paths["offsets.npy"], corpus.offsets)
-  # Written last: its presence marks a complete cache entry.
-  io_utils.atomic_write_json(paths["json"],
-                             {"raw_words": corpus.raw_words, **dataclasses.asdict(spec)})
-  return vocab, corpus
+  if not all(os.path.exists(p) for p in paths.values()):
+    vocab = build_vocab(spec)
+    raw_words = encode_to_files(_sentences(spec, True), vocab, paths["ids.npy"],
+                                paths["offsets.npy"], spec.sequence_length)
+    vocab_lib.save_vocab(vocab, paths["vocab.tsv"])
+    # Written last: its presence marks a complete cache entry.
+    io_utils.atomic_write_json(paths["json"],
+                               {"raw_words": raw_words, **dataclasses.asdict(spec)})
+  with open(paths["json"]) as f:
+    meta = json.load(f)
+  corpus = Corpus(np.load(paths["ids.npy"], mmap_mode="r"),
+                  np.load(paths["offsets.npy"], mmap_mode="r"), meta["raw_words"])
+  return vocab_lib.load_vocab(paths["vocab.tsv"]), corpus

@@ -79,22 +79,54 @@ def open_binary(path: str) -> IO[bytes]:
   return open(path, "rb")
 
 
-def read_lines(paths: Sequence[str]) -> Iterator[str]:
-  """Streams the lines of all files as strict UTF-8; errors name the file and line."""
+# Bytes read at a time: a line longer than this (text8 is one line of 100 MB) is read in pieces
+# cut at whitespace, so memory stays bounded by the chunk, not by the line.
+CHUNK_BYTES = 1 << 20
+_SPACE = re.compile(rb"\s")
+
+
+def read_pieces(paths: Sequence[str], chunk_bytes: int = CHUNK_BYTES
+                ) -> Iterator[tuple[str, bool]]:
+  """Streams the text of all files as strict UTF-8 pieces: (text, whether a line ends there).
+
+  A piece is a whole line, or a part of a long one cut after whitespace (so no word is split);
+  errors name the file and line.
+  """
   for path in expand_paths(paths):
-    lineno = 0
+    lineno, column, carry = 1, 0, b""  # column: bytes of the line before this piece.
     try:
       with open_binary(path) as f:
-        # Decoding line by line (not through a buffered text layer) pins errors to their line.
-        for lineno, raw in enumerate(f, 1):
-          yield raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-      raise CorpusError(
-          f"{path}: line {lineno}: not valid UTF-8 (byte {e.object[e.start:e.start + 1]!r} "
-          f"at column {e.start + 1})"
-      ) from None
+        while raw := f.readline(chunk_bytes):
+          raw, carry = carry + raw, b""
+          ends = raw.endswith(b"\n")
+          if not ends and len(raw) >= chunk_bytes:  # Part of a long line: keep its last word.
+            cut = max((m.end() for m in _SPACE.finditer(raw, len(raw) // 2)), default=0)
+            if cut:
+              raw, carry = raw[:cut], raw[cut:]
+          # Decoding per piece (not through a buffered text layer) pins errors to their line;
+          # cuts fall after ASCII whitespace, so never inside a UTF-8 character.
+          try:
+            piece = raw.decode("utf-8")
+          except UnicodeDecodeError as e:
+            raise CorpusError(
+                f"{path}: line {lineno}: not valid UTF-8 (byte {e.object[e.start:e.start + 1]!r}"
+                f" at column {column + e.start + 1})") from None
+          yield piece, ends
+          lineno, column = (lineno + 1, 0) if ends else (lineno, column + len(raw))
+        if carry:
+          yield carry.decode("utf-8", errors="replace"), True
     except (OSError, EOFError, zlib.error) as e:
-      raise CorpusError(f"{path}: cannot read after line {lineno}: {e}") from None
+      raise CorpusError(f"{path}: cannot read after line {lineno - 1}: {e}") from None
+
+
+def read_lines(paths: Sequence[str]) -> Iterator[str]:
+  """Streams the lines of all files as strict UTF-8 (a long line whole: prefer `read_pieces`)."""
+  parts = []
+  for piece, ends in read_pieces(paths):
+    parts.append(piece)
+    if ends:
+      yield "".join(parts)
+      parts = []
 
 
 def iter_sentences(
@@ -102,14 +134,29 @@ def iter_sentences(
     standardize: str = "unicode",
     max_length: int = MAX_SENTENCE_LENGTH,
     truncate: bool = False,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[list[str]]:
-  """One token list per non-empty line; longer lines are split (or truncated) at `max_length`."""
+  """One token list per non-empty line; longer lines are split (or truncated) at `max_length`.
+
+  A line is read in bounded pieces, so a corpus of one huge line (text8) needs no more memory
+  than one of many short ones.
+  """
   if standardize not in STANDARDIZERS:
     raise ValueError(f"unknown standardize {standardize!r}; choose from {sorted(STANDARDIZERS)}")
   fn = STANDARDIZERS[standardize]
-  for line in read_lines(paths):
-    tokens = fn(line).split()
-    if truncate:
-      tokens = tokens[:max_length]
-    for start in range(0, len(tokens), max_length):
-      yield tokens[start:start + max_length]
+  pending: list[str] = []  # The line's tokens not yet given out as a whole sentence.
+  skip_rest = False  # Truncating: the line's first sentence is out, drop the rest of the line.
+  for piece, ends in read_pieces(paths, chunk_bytes):
+    if not skip_rest:
+      tokens = pending + fn(piece).split()
+      whole = len(tokens) - len(tokens) % max_length
+      for start in range(0, whole, max_length):
+        yield tokens[start:start + max_length]
+        if truncate:
+          skip_rest = True
+          break
+      pending = [] if skip_rest else tokens[whole:]
+    if ends:
+      if pending and not skip_rest:
+        yield pending
+      pending, skip_rest = [], False
