@@ -67,7 +67,9 @@ def build_config() -> config_lib.Config:
 
 
 def main(argv: list[str]) -> int:
-  from w2v_jax import text, train  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+
+  from w2v_jax import io_utils  # pylint: disable=import-outside-toplevel
 
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -76,8 +78,31 @@ def main(argv: list[str]) -> int:
   except ValueError as e:
     return _fail(str(e))
   _init_devices(config)
-  os.makedirs(FLAGS.out_dir, exist_ok=True)
-  FLAGS.append_flags_into_file(os.path.join(FLAGS.out_dir, "flags.txt"))
+  try:
+    os.makedirs(FLAGS.out_dir, exist_ok=True)
+    # One writer per run directory (per process of a distributed run), for the whole run.
+    suffix = "" if jax.process_index() == 0 else f"-process-{jax.process_index()}"
+    lock = io_utils.hold_lock(os.path.join(FLAGS.out_dir, f".lock{suffix}"))
+  except io_utils.DirectoryInUse as e:
+    return _fail(str(e))
+  except OSError as e:
+    return _fail(f"--out_dir={FLAGS.out_dir}: cannot create the run directory: "
+                 f"{e.strerror or e}")
+  try:
+    return _train(config)
+  finally:
+    lock.close()
+
+
+def _train(config: config_lib.Config) -> int:
+  """Trains in the (locked) run directory; returns the exit status."""
+  from w2v_jax import io_utils, text, train  # pylint: disable=import-outside-toplevel
+
+  try:
+    with io_utils.atomic_open(os.path.join(FLAGS.out_dir, "flags.txt"), "w") as f:
+      f.write(FLAGS.flags_into_string())
+  except OSError as e:
+    return _io_failure(e)
 
   stop = {"signal": None}
 
@@ -104,10 +129,31 @@ def main(argv: list[str]) -> int:
   except train.TrainingDiverged as e:  # status.json already says "diverged".
     return _fail(str(e))
   except (text.CorpusError, ValueError) as e:  # Bad input: flags, files, corpus.
-    train.write_status(FLAGS.out_dir, "failed", error=str(e))
+    _failed_status(str(e))
     return _fail(str(e))
+  except OSError as e:  # The machine's fault: a full disk, a directory gone, no permission.
+    return _io_failure(e)
   _print_summary(summary)
   return 0
+
+
+def _failed_status(reason: str) -> None:
+  """status.json says failed, and why, where it can still be written."""
+  from w2v_jax import train  # pylint: disable=import-outside-toplevel
+
+  try:
+    train.write_status(FLAGS.out_dir, "failed", error=reason)
+  except OSError:
+    pass
+
+
+def _io_failure(e: OSError) -> int:
+  """One line naming the path and the cause; exit status 1 (the run can be resumed)."""
+  reason = f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)
+  _failed_status(reason)
+  print(f"error: {reason} (the last checkpoint is kept: --resume continues from it)",
+        file=sys.stderr)
+  return 1
 
 
 def _init_devices(config: config_lib.Config) -> None:

@@ -28,6 +28,33 @@ def test_save_restore_round_trip_and_pruning(tmp_path):
     checkpoint.restore(path, {"b": np.zeros((2, 3), np.float32), "position": {"piece": 0}})
 
 
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_newest_checkpoint_is_reported_set_aside_and_the_previous_one_used(
+    tmp_path, damage):
+  payload = {"a": np.arange(4096, dtype=np.float32)}
+  for step in (10, 20):
+    checkpoint.save(str(tmp_path), step, {"a": payload["a"] + step})
+  newest = tmp_path / "ckpt-0000000020.npz"
+  data = bytearray(newest.read_bytes())
+  if damage == "truncate":
+    data = data[:len(data) // 2]
+  else:  # One bit inside the array's bytes: only the CRC-32 can tell.
+    data[len(data) // 2] ^= 1
+  newest.write_bytes(bytes(data))
+  assert checkpoint.verify(str(newest)) is not None
+  assert checkpoint.verify(str(tmp_path / "ckpt-0000000010.npz")) is None
+  warnings = []
+  path = checkpoint.latest_valid(str(tmp_path), warnings.append)
+  assert path == str(tmp_path / "ckpt-0000000010.npz")
+  assert len(warnings) == 1 and "ckpt-0000000020.npz: corrupt checkpoint" in warnings[0]
+  assert sorted(os.listdir(tmp_path)) == ["ckpt-0000000010.npz", "ckpt-0000000020.npz.corrupt",
+                                          "latest"]
+  np.testing.assert_array_equal(checkpoint.restore(path, payload)["a"], payload["a"] + 10)
+  checkpoint.save(str(tmp_path), 30, payload)  # Pruning keeps good files only.
+  assert checkpoint.latest_valid(str(tmp_path)) == str(tmp_path / "ckpt-0000000030.npz")
+  assert checkpoint.latest_valid(str(tmp_path / "none")) is None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer,combo", [
     ("sgd", {}), ("adam", {}), ("sgd", {"model": "cbow", "batch_size": 64}),

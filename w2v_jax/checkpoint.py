@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -37,6 +38,9 @@ def write_npz(f, arrays: dict[str, np.ndarray]) -> None:
 def save(directory: str, step: int, payload: Any, keep: int = 2) -> str:
   """Writes `ckpt-<step>.npz`, then points `latest` at it; keeps the newest `keep` files."""
   os.makedirs(directory, exist_ok=True)
+  for leftover in os.listdir(directory):  # A write a killed process left unfinished.
+    if leftover.startswith("ckpt-") and leftover.endswith(".tmp"):
+      os.unlink(os.path.join(directory, leftover))
   name = f"ckpt-{step:010d}.npz"
   with io_utils.atomic_open(os.path.join(directory, name), "wb") as f:
     write_npz(f, {k: np.asarray(jax.device_get(v)) for k, v in _flat(payload).items()})
@@ -55,6 +59,44 @@ def latest(directory: str) -> str | None:
   with open(pointer) as f:
     path = os.path.join(directory, f.read().strip())
   return path if os.path.exists(path) else None
+
+
+def verify(path: str) -> str | None:
+  """None if the checkpoint reads back whole, else what is wrong with it.
+
+  Every array is a zip entry with its CRC-32, so reading them all checks every byte: a truncated
+  or corrupted file is caught here, before any of it is restored.
+  """
+  try:
+    with zipfile.ZipFile(path) as archive:
+      bad = archive.testzip()
+  except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
+    return str(e) or type(e).__name__
+  return f"{bad}: CRC-32 mismatch" if bad else None
+
+
+def latest_valid(directory: str, warn: Callable[[str], None] = lambda message: None
+                 ) -> str | None:
+  """The newest checkpoint that verifies; each bad one is reported and set aside (*.corrupt).
+
+  Newest first: the `latest` pointer's, then the others by step. A bad file is renamed so that
+  pruning (which keeps the newest names) never keeps it in place of a good one.
+  """
+  if not os.path.isdir(directory):
+    return None
+  named = sorted((n for n in os.listdir(directory) if n.startswith("ckpt-") and
+                  n.endswith(".npz")), reverse=True)
+  pointed = latest(directory)
+  paths = ([pointed] if pointed else []) + [os.path.join(directory, n) for n in named
+                                           if os.path.join(directory, n) != pointed]
+  for path in paths:
+    reason = verify(path)
+    if reason is None:
+      return path
+    os.replace(path, path + ".corrupt")
+    warn(f"{path}: corrupt checkpoint ({reason}), kept as {os.path.basename(path)}.corrupt; "
+         "trying an older one")
+  return None
 
 
 def restore(path: str, template: Any) -> Any:

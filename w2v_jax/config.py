@@ -192,6 +192,20 @@ class Config:
         raise ValueError(f"--{name}={getattr(self, name)!r}: {message}")
 
 
+# Settings a resumed run may change: they decide what is logged, shown or saved, not the vectors.
+RESUME_MAY_CHANGE = frozenset({"log_every", "checkpoint_every", "eval_every_epoch", "analogies",
+                               "wordsim", "show_words", "progress"})
+
+
+def resume_differences(saved: dict, config: Config) -> list[str]:
+  """`--flag=value (the run has: value)` for each setting that differs from a run's config.json."""
+  current = {k: list(v) if isinstance(v, tuple) else v
+             for k, v in dataclasses.asdict(config).items()}
+  return [f"--{k}={current.get(k)!r} (the run has {saved.get(k)!r})"
+          for k in sorted(set(current) | set(saved))
+          if k not in RESUME_MAY_CHANGE and current.get(k) != saved.get(k)]
+
+
 def presets() -> dict[str, Config]:
   """'word2vec': gensim's / word2vec.c's defaults. 'seed': the original notebook's pipeline."""
   return {

@@ -86,6 +86,13 @@ def encode_to_files(
   Memory stays at a chunk of ids, whatever the corpus's size; each file appears complete or not
   at all.
   """
+  try:
+    return _encode_to_files(sentences, vocab, ids_path, offsets_path, sequence_length, chunk)
+  except OSError as e:  # The unnamed temp files' errors name no file: name the cache's.
+    raise OSError(e.errno, e.strerror, e.filename or ids_path) from e
+
+
+def _encode_to_files(sentences, vocab, ids_path, offsets_path, sequence_length, chunk) -> int:
   dtype = compact_ids(np.zeros(0, np.int32), len(vocab)).dtype
   ids_buf, lengths, raw, total, sentences_seen = array.array("i"), array.array("q"), 0, 0, 0
   directory = os.path.dirname(os.path.abspath(ids_path))

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from w2v_jax import io_utils
+from w2v_jax import io_utils, logs
 
 
 def write_projector_tsv(
@@ -110,8 +110,6 @@ def write_tensorboard_projector(logdir: str, words: Sequence[str], vectors: np.n
   formats one number per `str()` call (3.6 s for 51k x 100), writes in place, and appends to an
   existing `projector_config.pbtxt`, so a second export listed the embedding twice.
   """
-  from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
-
   subdir = f"projector/00000/{tag}"
   os.makedirs(os.path.join(logdir, subdir), exist_ok=True)
   write_projector_tsv(os.path.join(logdir, subdir, "tensors.tsv"),
@@ -121,5 +119,4 @@ def write_tensorboard_projector(logdir: str, words: Sequence[str], vectors: np.n
       f'embeddings {{\n  tensor_name: "{tag}:00000"\n  tensor_path: "{subdir}/tensors.tsv"\n'
       f'  metadata_path: "{subdir}/metadata.tsv"\n}}\n')
   if not any(name.startswith("events.out.tfevents") for name in os.listdir(logdir)):
-    with SummaryWriter(logdir):  # An event file makes the directory a run TensorBoard lists.
-      pass
+    logs.EventFile(logdir).close()  # An event file makes the directory a run TensorBoard lists.

@@ -28,10 +28,52 @@ def atomic_open(path: str, mode: str = "w", **kwargs) -> Iterator[IO]:
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
-  except BaseException:
+  except BaseException as e:
     with contextlib.suppress(FileNotFoundError):
       os.unlink(tmp)
+    if isinstance(e, OSError) and e.errno is not None:  # Name the file meant, not the temp.
+      raise OSError(e.errno, e.strerror, path) from e
     raise
+
+
+def remove_temps(directory: str) -> list[str]:
+  """Deletes the temp files `atomic_open` left below `directory` when its process was killed."""
+  removed = []
+  for root, _, names in os.walk(directory):
+    for name in names:
+      if name.endswith(".tmp"):
+        with contextlib.suppress(FileNotFoundError):
+          os.unlink(os.path.join(root, name))
+          removed.append(os.path.join(root, name))
+  return removed
+
+
+class DirectoryInUse(RuntimeError):
+  """Another live process holds the directory's lock."""
+
+
+def hold_lock(path: str) -> IO:
+  """Takes an exclusive lock on `path` (created if missing) for as long as the file stays open.
+
+  An flock, so the kernel drops it when the holder exits or is killed: a crash never leaves a
+  stale lock. Raises DirectoryInUse, naming the holder's pid, if another process has it.
+  """
+  import fcntl  # pylint: disable=import-outside-toplevel
+
+  f = open(path, "a+", encoding="utf-8")  # pylint: disable=consider-using-with
+  try:
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    f.seek(0)
+    holder = f.read().strip() or "unknown"
+    f.close()
+    raise DirectoryInUse(f"{os.path.dirname(os.path.abspath(path))}: in use by another run "
+                         f"(pid {holder}); wait for it to end, or use another --out_dir") from None
+  f.seek(0)
+  f.truncate()
+  f.write(f"{os.getpid()}\n")
+  f.flush()
+  return f
 
 
 def atomic_write_text(path: str, text: str) -> None:

@@ -19,25 +19,65 @@ HPARAMS_METRICS = ("eval/analogy_accuracy", "eval/analogy_accuracy_all", "eval/w
 HPARAMS_STATUSES = ("success", "failure", "running")
 
 
+def named_os_error(e: OSError, path: str) -> OSError:
+  """`e` naming `path` when it names no file itself (a failed write or flush names none)."""
+  return e if e.filename else OSError(e.errno, e.strerror or str(e), path)
+
+
+class EventFile:
+  """A TensorBoard event file written synchronously: a write error is raised here, at once.
+
+  tensorboardX's SummaryWriter writes from a thread of its own, where a full disk ends the thread
+  with a traceback and leaves later writes blocked on its full queue.
+  """
+
+  def __init__(self, logdir: str, suffix: str = ""):
+    from tensorboardX.event_file_writer import EventsWriter  # pylint: disable=import-outside-toplevel
+
+    os.makedirs(logdir, exist_ok=True)
+    try:
+      self._writer = EventsWriter(os.path.join(logdir, "events"), suffix)
+    except OSError as e:
+      raise named_os_error(e, os.path.join(logdir, "events.out.tfevents.*")) from e
+    self.path = self._writer._file_name  # pylint: disable=protected-access
+
+  def write(self, summaries: Sequence[Any], step: int = 0) -> None:
+    from tensorboardX.proto.event_pb2 import Event  # pylint: disable=import-outside-toplevel
+
+    try:
+      for summary in summaries:
+        self._writer.write_event(Event(wall_time=time.time(), step=step, summary=summary))
+      self._writer.flush()
+    except OSError as e:
+      raise named_os_error(e, self.path) from e
+
+  def close(self) -> None:
+    try:
+      self._writer.close()
+    except OSError as e:
+      raise named_os_error(e, self.path) from e
+
+
 class MetricLog:
-  """metrics.jsonl (one JSON object per log step) and tensorboardX scalars."""
+  """metrics.jsonl (one JSON object per log step) and TensorBoard scalars."""
 
   def __init__(self, workdir: str):
-    from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
-
-    self.writer = SummaryWriter(workdir)
+    self.events = EventFile(workdir)
     self.path = os.path.join(workdir, "metrics.jsonl")
 
   def write(self, step: int, values: dict[str, float]) -> None:
-    with open(self.path, "a") as f:
-      f.write(json.dumps(io_utils.json_safe({"step": step, **values})) + "\n")
-    for name, value in values.items():
-      if name != "epoch":
-        self.writer.add_scalar(name if "/" in name else f"train/{name}", value, step)
-    self.writer.flush()
+    from tensorboardX import summary  # pylint: disable=import-outside-toplevel
+
+    try:
+      with open(self.path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(io_utils.json_safe({"step": step, **values})) + "\n")
+    except OSError as e:
+      raise named_os_error(e, self.path) from e
+    self.events.write([summary.scalar(name if "/" in name else f"train/{name}", value)
+                       for name, value in values.items() if name != "epoch"], step)
 
   def close(self) -> None:
-    self.writer.close()
+    self.events.close()
 
 
 def write_status(workdir: str, status: str, **extra: Any) -> None:
@@ -113,10 +153,7 @@ def hparams_end(status: str) -> Any:
 
 def write_summaries(logdir: str, summaries: Sequence[Any]) -> None:
   """Appends `summaries` to `logdir`'s run, as an event file of their own."""
-  from tensorboardX import FileWriter  # pylint: disable=import-outside-toplevel
-
   # Event files are named by the second: a unique suffix keeps two writes in one second apart.
-  writer = FileWriter(logdir, filename_suffix=f".{time.time_ns()}.hparams")
-  for summary in summaries:
-    writer.add_summary(summary)
-  writer.close()
+  events = EventFile(logdir, f".{time.time_ns()}.hparams")
+  events.write(summaries)
+  events.close()

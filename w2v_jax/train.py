@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import shutil
@@ -15,6 +16,7 @@ import numpy as np
 from absl import logging
 
 from w2v_jax import checkpoint as checkpoint_lib
+from w2v_jax import config as config_lib
 from w2v_jax import corpus as corpus_lib
 from w2v_jax import data as data_lib
 from w2v_jax import export, huffman, io_utils, logs, loop, memory
@@ -108,10 +110,24 @@ def prepare(config: Config, cache_dir: str | None, batch_size: int | None = None
                                      batch_size or config.examples_per_step)
   if total_steps == 0:
     raise text.CorpusError(
-        f"{', '.join(config.corpus)}: no training pairs (every sentence has fewer than 2 words "
-        f"with count >= {config.min_count})"
-    )
+        f"{', '.join(config.corpus)}: no training pairs: {_why_no_pairs(config, source)}")
   return Prepared(vocab, corpus, source, total_steps)
+
+
+def _why_no_pairs(config: Config, source: data_lib.ExampleSource) -> str:
+  """The true cause of an empty example stream: the words, subsampling, or whole batches."""
+  keep_all = data_lib.ExampleSource(source.corpus, np.ones_like(source.keep_prob),
+                                    source.settings, source.seed)
+  examples = sum(keep_all.count(0, p) for p in range(keep_all.num_pieces))
+  if examples == 0:
+    return f"every sentence has fewer than 2 words with count >= {config.min_count}"
+  kept = sum(source.count(0, p) for p in range(source.num_pieces))
+  if kept == 0:
+    return (f"subsampling (--subsampling={config.subsampling} --subsample={config.subsample:g}) "
+            f"dropped the words of all {examples} it would have; on a corpus this small use "
+            "--subsample=0")
+  return (f"its {kept} make no whole batch of {config.examples_per_step} (--drop_remainder "
+          "drops a partial one)")
 
 
 def example_negatives(
@@ -207,8 +223,13 @@ def train_and_evaluate(
   primary = jax.process_index() == 0
   rundir = workdir if primary else os.path.join(workdir, f"process-{jax.process_index()}")
   os.makedirs(rundir, exist_ok=True)
+  # What a killed run was writing: the run directory is this run's alone (experiments.train
+  # holds its lock), so no other writer's file is in flight.
+  io_utils.remove_temps(rundir)
   ckpt_dir = os.path.join(workdir, "checkpoints")
-  ckpt_path = checkpoint_lib.latest(ckpt_dir) if resume else None
+  if resume:
+    _check_resumable(config, workdir)
+  ckpt_path = checkpoint_lib.latest_valid(ckpt_dir, logging.warning) if resume else None
   if ckpt_path is None:  # A fresh run must not append to, or resume from, an older one's files.
     for stale in ("metrics.jsonl", "summary.json"):
       if os.path.exists(os.path.join(rundir, stale)):
@@ -300,6 +321,22 @@ def train_and_evaluate(
   io_utils.atomic_write_json(os.path.join(rundir, "summary.json"), summary)
   write_status(rundir, "done")
   return summary
+
+
+def _check_resumable(config: Config, workdir: str) -> None:
+  """Refuses (ValueError) to resume a run with settings other than those it was started with."""
+  try:
+    with open(os.path.join(workdir, "config.json"), encoding="utf-8") as f:
+      saved = json.load(f)
+  except FileNotFoundError:
+    return  # Nothing was started here: --resume starts the run.
+  except (OSError, ValueError) as e:
+    raise ValueError(f"--resume: cannot read {workdir}/config.json ({e})") from None
+  changed = config_lib.resume_differences(saved, config)
+  if changed:
+    shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+    raise ValueError(f"--resume: {workdir} was started with other settings: {shown}; pass the "
+                     "run's own flags (its flags.txt), or start a new --out_dir")
 
 
 def _finish(config: Config, vectors_dir: str | None, place: placement.Placement, prep: Prepared,
