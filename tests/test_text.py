@@ -81,3 +81,12 @@ def test_bad_utf8_deep_in_a_long_line_names_line_and_column(tmp_path):
   path.write_bytes(b"ok\n" + b"abc " * 100 + b"\xff tail\n")
   with pytest.raises(text.CorpusError, match=r"bad.txt: line 2: not valid UTF-8 .* column 401\)"):
     list(text.iter_sentences([str(path)], chunk_bytes=64))
+
+
+@pytest.mark.parametrize("chunk_bytes", [16, 1 << 20])
+def test_last_line_without_newline_is_a_sentence(tmp_path, chunk_bytes):
+  path = tmp_path / "no_newline.txt"
+  path.write_text("a b\nc d e " * 3 + "last words here", encoding="utf-8")
+  sentences = list(text.iter_sentences([str(path)], standardize="none", chunk_bytes=chunk_bytes))
+  assert sentences == [["a", "b"], ["c", "d", "e", "a", "b"], ["c", "d", "e", "a", "b"],
+                       ["c", "d", "e", "last", "words", "here"]]

@@ -94,27 +94,33 @@ def read_pieces(paths: Sequence[str], chunk_bytes: int = CHUNK_BYTES
   """
   for path in expand_paths(paths):
     lineno, column, carry = 1, 0, b""  # column: bytes of the line before this piece.
+
+    def decoded(raw: bytes) -> str:
+      # Per piece (not through a buffered text layer), which pins errors to their line; cuts
+      # fall after ASCII whitespace, so never inside a UTF-8 character.
+      try:
+        return raw.decode("utf-8")
+      except UnicodeDecodeError as e:
+        raise CorpusError(
+            f"{path}: line {lineno}: not valid UTF-8 (byte {e.object[e.start:e.start + 1]!r}"
+            f" at column {column + e.start + 1})") from None
+
     try:
       with open_binary(path) as f:
-        while raw := f.readline(chunk_bytes):
-          raw, carry = carry + raw, b""
+        last = None  # Given out one piece late: the file's last piece ends its line, newline or not.
+        while raw := carry + f.readline(chunk_bytes):
+          carry = b""
           ends = raw.endswith(b"\n")
           if not ends and len(raw) >= chunk_bytes:  # Part of a long line: keep its last word.
             cut = max((m.end() for m in _SPACE.finditer(raw, len(raw) // 2)), default=0)
             if cut:
               raw, carry = raw[:cut], raw[cut:]
-          # Decoding per piece (not through a buffered text layer) pins errors to their line;
-          # cuts fall after ASCII whitespace, so never inside a UTF-8 character.
-          try:
-            piece = raw.decode("utf-8")
-          except UnicodeDecodeError as e:
-            raise CorpusError(
-                f"{path}: line {lineno}: not valid UTF-8 (byte {e.object[e.start:e.start + 1]!r}"
-                f" at column {column + e.start + 1})") from None
-          yield piece, ends
+          if last is not None:
+            yield last
+          last = decoded(raw), ends
           lineno, column = (lineno + 1, 0) if ends else (lineno, column + len(raw))
-        if carry:
-          yield carry.decode("utf-8", errors="replace"), True
+        if last is not None:
+          yield last[0], True
     except (OSError, EOFError, zlib.error) as e:
       raise CorpusError(f"{path}: cannot read after line {lineno - 1}: {e}") from None
 

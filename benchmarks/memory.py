@@ -1,0 +1,155 @@
+r"""Peak memory against corpus size and layout, w2v_jax beside gensim, one epoch each.
+
+  python benchmarks/memory.py --corpus ../shared/data/bench-corpus.txt.gz \
+      --json benchmarks/results/memory.json
+
+From one corpus it makes three plain-text files: the corpus as lines, the same words on one line
+(text8's layout: no newline at all) and the lines four times over. Each system trains one epoch
+on each (word2vec settings: skip-gram, window 5, 5 negatives, dim 100, min_count 5) in a fresh
+process, watched from outside: peak RSS (the kernel's high-water mark) and the peaks of its
+anonymous and file-backed parts, sampled every 20 ms. w2v_jax's encoded corpus is a
+memory-mapped file: its pages count as file-backed, which the kernel can drop and read again,
+while anonymous memory is what the process must keep.
+
+The bars (issue 13): text8's layout within 10% of the lines; 4x the corpus within 10% of 1x
+apart from the larger vocabulary's tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import common  # pylint: disable=wrong-import-position
+
+LAYOUTS = ("lines", "one_line", "lines_x4")
+
+
+def make_layouts(corpus: str, directory: str) -> dict[str, str]:
+  """Plain-text files of `corpus`: as lines, as one line (text8), as lines four times over."""
+  paths = {name: os.path.join(directory, f"{name}.txt") for name in LAYOUTS}
+  opener = gzip.open if corpus.endswith(".gz") else open
+  with opener(corpus, "rb") as src, open(paths["lines"], "wb") as lines, \
+      open(paths["one_line"], "wb") as one:
+    first = True
+    for line in src:
+      words = line.split()
+      if words:
+        lines.write(b" ".join(words) + b"\n")
+        one.write((b"" if first else b" ") + b" ".join(words))
+        first = False
+  with open(paths["lines_x4"], "wb") as out:
+    for _ in range(4):
+      with open(paths["lines"], "rb") as src:
+        while block := src.read(1 << 22):
+          out.write(block)
+  return paths
+
+
+def _status_kb(pid: int) -> dict[str, int]:
+  """VmRSS, RssAnon, RssFile and RssShmem of a live process, in kB (empty once it is gone)."""
+  values = {}
+  try:
+    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+      for line in f:
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM"):
+          values[key] = int(rest.split()[0])
+  except OSError:
+    pass
+  return values
+
+
+def run_watched(system: str, settings: common.Settings) -> dict:
+  """`common.run_worker`, with the worker's memory sampled from outside while it runs."""
+  payload = json.dumps({"settings": dataclasses.asdict(settings), "extra": {}})
+  env = dict(os.environ,
+             PYTHONPATH=common.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  proc = subprocess.Popen([sys.executable, os.path.join(common.ROOT, "benchmarks", "common.py"),
+                           system, payload], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=env)
+  peaks: dict[str, int] = {}
+  done = threading.Event()
+
+  def sample():
+    while not done.is_set():
+      for key, value in _status_kb(proc.pid).items():
+        peaks[key] = max(peaks.get(key, 0), value)
+      time.sleep(0.02)
+
+  watcher = threading.Thread(target=sample, daemon=True)
+  watcher.start()
+  out, err = proc.communicate()
+  done.set()
+  watcher.join()
+  if proc.returncode != 0:
+    raise RuntimeError(f"{system} worker failed:\n{err[-3000:]}")
+  report = json.loads(out.strip().splitlines()[-1])
+  report.update({f"sampled_peak_{k.lower()}_mb": v / 1024 for k, v in peaks.items()})
+  return report
+
+
+def main() -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+  parser.add_argument("--corpus", required=True, help="a text corpus (.gz ok)")
+  parser.add_argument("--json", default=None, help="where to write the results")
+  parser.add_argument("--no_gensim", action="store_true", help="w2v_jax only")
+  args = parser.parse_args()
+  if not os.path.isfile(args.corpus):
+    print(f"error: --corpus={args.corpus}: no such file", file=sys.stderr)
+    return 2
+  systems = ["w2v_jax"] + ([] if args.no_gensim else ["gensim"])
+  results: dict[str, dict[str, dict]] = {}
+  with tempfile.TemporaryDirectory(prefix="w2v_memory_") as directory:
+    print("making the layouts ...", file=sys.stderr, flush=True)
+    paths = make_layouts(args.corpus, directory)
+    for layout in LAYOUTS:
+      for system in systems:
+        print(f"training {system} on {layout} ...", file=sys.stderr, flush=True)
+        settings = common.Settings(corpus=paths[layout], epochs=1, seed=1)
+        results.setdefault(layout, {})[system] = run_watched(system, settings)
+
+  def row(layout: str, system: str) -> list[str]:
+    r = results[layout][system]
+    return [layout, system, f"{r['raw_words']:,}", f"{r['vocab_size']:,}",
+            f"{r['peak_rss_mb']:.0f}", f"{r.get('sampled_peak_rssanon_mb', 0):.0f}",
+            f"{r.get('sampled_peak_rssfile_mb', 0):.0f}", f"{r['train_seconds']:.1f}"]
+
+  print(common.markdown_table(
+      ["layout", "system", "words", "vocabulary", "peak RSS MB", "peak anon MB",
+       "peak file MB", "train s"],
+      [row(layout, system) for layout in LAYOUTS for system in systems]))
+  jax_runs = {layout: results[layout]["w2v_jax"] for layout in LAYOUTS}
+  # What 4x's larger vocabulary adds by itself: two float32 tables of dim 100.
+  tables_mb = (jax_runs["lines_x4"]["vocab_size"] - jax_runs["lines"]["vocab_size"]) * 100 * 4 \
+      * 2 / 2**20
+  ratios = {
+      "one_line_over_lines": jax_runs["one_line"]["peak_rss_mb"] / jax_runs["lines"]["peak_rss_mb"],
+      "x4_over_x1": jax_runs["lines_x4"]["peak_rss_mb"] / jax_runs["lines"]["peak_rss_mb"],
+      "x4_over_x1_less_tables": (jax_runs["lines_x4"]["peak_rss_mb"] - tables_mb)
+                                / jax_runs["lines"]["peak_rss_mb"],
+      "x4_over_x1_anonymous_less_tables": (
+          jax_runs["lines_x4"].get("sampled_peak_rssanon_mb", 0) - tables_mb)
+          / max(jax_runs["lines"].get("sampled_peak_rssanon_mb", 0), 1e-9),
+      "larger_vocabulary_tables_mb": tables_mb,
+  }
+  print("\nw2v_jax: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
+  print(f"machine: {common.describe_machine(common.machine_info())}")
+  if args.json:
+    common.write_json(args.json, {"command": " ".join(sys.argv), "corpus": args.corpus,
+                                  "machine": common.machine_info(), "results": results,
+                                  "w2v_jax_ratios": ratios})
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
