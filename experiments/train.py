@@ -6,7 +6,9 @@ r"""Trains word2vec embeddings: flags -> Config -> w2v_jax.train.train_and_evalu
   python -m experiments.train --model cbow --hs --num_ns 0 --out_dir runs/cbow_hs
 
 Flags given explicitly override the preset. User errors print one line and exit with status 2;
-SIGINT/SIGTERM write a checkpoint and exit 130/143 (`--resume` continues).
+failures of the machine (a full disk, a write refused) one line naming the file, exit status 1;
+SIGINT/SIGTERM write a checkpoint and exit 130/143. `--resume` continues from the newest good
+checkpoint in every case. One process at a time may write a run directory.
 """
 
 from __future__ import annotations
