@@ -1,0 +1,137 @@
+"""fastText's subwords: the character n-grams of `<word>`, hashed into buckets as fastText does.
+
+A word's n-grams are the substrings of "<" + word + ">" of `minn` to `maxn` characters (UTF-8
+characters, not bytes), the whole bracketed word among them when it is short enough; each is
+hashed with 32-bit FNV-1a over its bytes, where a byte >= 0x80 is sign-extended first (fastText's
+`int8_t` cast, kept by fastText and gensim >= 3.7 for compatibility), and its bucket is
+hash % bucket. fastText's `Dictionary::computeSubwords` is the reference.
+
+Everything here runs once per vocabulary, vectorized over all of its n-grams: no Python loop per
+n-gram or per training step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+FNV_OFFSET = 2166136261
+FNV_PRIME = 16777619
+
+
+def fnv1a(data: bytes) -> int:
+  """fastText's hash of one byte string (the reference for the vectorized `hash_spans`)."""
+  h = FNV_OFFSET
+  for byte in data:
+    h ^= byte | 0xFFFFFF00 if byte >= 0x80 else byte  # uint32(int8_t(byte)).
+    h = (h * FNV_PRIME) & 0xFFFFFFFF
+  return h
+
+
+def ngrams(word: str, minn: int, maxn: int) -> list[str]:
+  """The n-grams of one word in fastText's order: by start character, then by length."""
+  chars = "<" + word + ">"
+  out = []
+  for i in range(len(chars)):
+    for n in range(1, maxn + 1):
+      if i + n > len(chars):
+        break
+      if n >= minn and not (n == 1 and (i == 0 or i + n == len(chars))):
+        out.append(chars[i:i + n])
+  return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Spans:
+  """Byte spans of n-grams inside one buffer: n-gram j is buffer[start[j]:end[j]], of `word[j]`."""
+
+  buffer: np.ndarray  # uint8, every "<word>" one after another
+  start: np.ndarray  # int64 [N]
+  end: np.ndarray  # int64 [N]
+  word: np.ndarray  # int64 [N], in fastText's order within each word
+
+
+def ngram_spans(words: Sequence[str], minn: int, maxn: int) -> Spans:
+  """Every n-gram of every word, as byte spans, found with array arithmetic over characters."""
+  encoded = [("<" + w + ">").encode("utf-8") for w in words]
+  lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
+  buffer = np.frombuffer(b"".join(encoded), np.uint8)
+  word_start = np.concatenate([[0], np.cumsum(lengths)])
+  # Characters start at bytes that are not UTF-8 continuation bytes (10xxxxxx).
+  char_byte = np.flatnonzero((buffer & 0xC0) != 0x80)
+  char_word = np.searchsorted(word_start, char_byte, side="right") - 1
+  chars_per_word = np.bincount(char_word, minlength=len(words))
+  first_char = np.concatenate([[0], np.cumsum(chars_per_word)])
+  char_index = np.arange(len(char_byte)) - first_char[char_word]  # i: position in its word.
+  # The byte where character k + n starts, or its word's end when k + n is past the last one.
+  next_start = np.concatenate([char_byte, [len(buffer)]])
+  starts, ends, owners, order_i, order_n = [], [], [], [], []
+  for n in range(max(minn, 1), maxn + 1):
+    fits = char_index + n <= chars_per_word[char_word]
+    if n == 1:  # fastText never takes "<" or ">" alone.
+      fits &= (char_index != 0) & (char_index + 1 != chars_per_word[char_word])
+    k = np.flatnonzero(fits)
+    last = char_index[k] + n == chars_per_word[char_word[k]]
+    ends.append(np.where(last, word_start[char_word[k] + 1], next_start[np.minimum(
+        k + n, len(char_byte))]))
+    starts.append(char_byte[k])
+    owners.append(char_word[k])
+    order_i.append(char_index[k])
+    order_n.append(np.full(len(k), n))
+  start, end, word = (np.concatenate(x) if x else np.zeros(0, np.int64)
+                      for x in (starts, ends, owners))
+  order = np.lexsort((np.concatenate(order_n), np.concatenate(order_i), word))
+  return Spans(buffer, start[order], end[order], word[order])
+
+
+def hash_spans(spans: Spans) -> np.ndarray:
+  """FNV-1a (fastText's, sign-extended bytes) of every span at once: uint32 [N]."""
+  h = np.full(len(spans.start), FNV_OFFSET, np.uint32)
+  length = spans.end - spans.start
+  signed = spans.buffer.view(np.int8).astype(np.int32).view(np.uint32)
+  for j in range(int(length.max(initial=0))):
+    live = length > j
+    byte = signed[np.where(live, spans.start + j, 0)]
+    h = np.where(live, (h ^ byte) * np.uint32(FNV_PRIME), h)
+  return h
+
+
+@dataclasses.dataclass(frozen=True)
+class Subwords:
+  """Each word's n-gram buckets, compactly: word w's are ids[offsets[w]:offsets[w + 1]]."""
+
+  offsets: np.ndarray  # int64 [V + 1]
+  ids: np.ndarray  # int32 [total n-grams], in [0, bucket)
+  bucket: int
+
+  def of(self, word_index: int) -> np.ndarray:
+    return self.ids[self.offsets[word_index]:self.offsets[word_index + 1]]
+
+  def padded(self, width: int | None = None) -> np.ndarray:
+    """int32 [V, width]: each word's buckets, then -1 ("no row"); width: the most any word has."""
+    counts = np.diff(self.offsets)
+    width = int(counts.max(initial=0)) if width is None else width
+    table = np.full((len(counts), width), -1, np.int32)
+    rows = np.repeat(np.arange(len(counts)), counts)
+    cols = np.arange(len(self.ids)) - np.repeat(self.offsets[:-1], counts)
+    keep = cols < width
+    table[rows[keep], cols[keep]] = self.ids[keep]
+    return table
+
+
+def subwords(words: Sequence[str], minn: int, maxn: int, bucket: int,
+             skip: Sequence[str] = ("</s>",)) -> Subwords:
+  """The n-gram buckets of every word of a vocabulary; words in `skip` get none (fastText's
+  end-of-sentence token)."""
+  if not 1 <= minn <= maxn:
+    raise ValueError(f"--minn={minn} --maxn={maxn}: need 1 <= minn <= maxn")
+  if bucket < 1:
+    raise ValueError(f"--bucket={bucket}: must be >= 1 with subwords")
+  spans = ngram_spans(words, minn, maxn)
+  skipped = np.array([w in set(skip) for w in words], bool)
+  keep = ~skipped[spans.word]
+  ids = (hash_spans(spans) % np.uint32(bucket)).astype(np.int32)[keep]
+  counts = np.bincount(spans.word[keep], minlength=len(words))
+  return Subwords(np.concatenate([[0], np.cumsum(counts)]), ids, bucket)
