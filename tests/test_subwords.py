@@ -65,3 +65,83 @@ def test_bucket_ids_equal_gensims():
   table = subwords.subwords(words, 3, 6, 2_000_000)
   for i, word in enumerate(words):
     assert sorted(table.of(i).tolist()) == sorted(fasttext.ft_ngram_hashes(word, 3, 6, 2_000_000))
+
+
+def _model(rng, words, bucket=997, dim=8):
+  from w2v_jax import export  # pylint: disable=import-outside-toplevel
+
+  args = {"dim": dim, "ws": 5, "epoch": 5, "min_count": 1, "neg": 5, "word_ngrams": 1,
+          "loss": 2, "model": 2, "bucket": bucket, "minn": 3, "maxn": 6, "lr_update_rate": 100,
+          "t": 1e-4}
+  word_rows = rng.normal(size=(len(words), dim)).astype(np.float32)
+  ngram_rows = rng.normal(size=(bucket, dim)).astype(np.float32)
+  model = export.FastTextModel(args, list(words), np.arange(len(words), 0, -1) * 10, 12345,
+                               word_rows, rng.normal(size=(len(words), dim)).astype(np.float32))
+  return model, ngram_rows
+
+
+VOCAB = ["</s>", "the", "king", "queen", "über", "naïveté", "日本"]
+
+
+def test_vectors_are_means_of_word_and_ngram_rows_and_oov_of_ngram_rows():
+  rng = np.random.default_rng(0)
+  model, ngram_rows = _model(rng, VOCAB)
+  vectors = subwords.SubwordVectors(tuple(VOCAB), model.input, ngram_rows, 3, 6)
+  composed = vectors.vocabulary_vectors(chunk=3)
+  for i, word in enumerate(VOCAB):
+    ids = [subwords.fnv1a(g.encode()) % 997 for g in subwords.ngrams(word, 3, 6)]
+    if word == "</s>":
+      ids = []  # fastText gives the end-of-sentence token no n-grams.
+    want = (model.input[i] + ngram_rows[ids].sum(axis=0)) / (1 + len(ids))
+    np.testing.assert_allclose(composed[i], want, rtol=1e-6, atol=1e-6)
+  oov = [subwords.fnv1a(g.encode()) % 997 for g in subwords.ngrams("kingly", 3, 6)]
+  np.testing.assert_allclose(vectors.vector("kingly"), ngram_rows[oov].mean(axis=0), rtol=1e-6)
+  np.testing.assert_allclose(vectors.vector("king"), composed[2], rtol=1e-6)
+  assert subwords.SubwordVectors(tuple(VOCAB), model.input, ngram_rows, 4, 6).vector("a") is None
+
+
+def test_fasttext_bin_round_trips(tmp_path):
+  from w2v_jax import export  # pylint: disable=import-outside-toplevel
+
+  model, ngram_rows = _model(np.random.default_rng(1), VOCAB)
+  path = str(tmp_path / "model.bin")
+  export.write_fasttext_bin(path, model, ngram_rows)
+  back = export.read_fasttext_bin(path)
+  assert back.words == VOCAB and back.ntokens == 12345
+  assert back.args == model.args
+  np.testing.assert_array_equal(back.counts, model.counts)
+  np.testing.assert_array_equal(back.input, np.concatenate([model.input, ngram_rows]))
+  np.testing.assert_array_equal(back.output, model.output)
+
+
+def test_bad_fasttext_bin_is_a_one_line_error(tmp_path):
+  from w2v_jax import export  # pylint: disable=import-outside-toplevel
+
+  model, ngram_rows = _model(np.random.default_rng(2), VOCAB)
+  good = tmp_path / "good.bin"
+  export.write_fasttext_bin(str(good), model, ngram_rows)
+  data = good.read_bytes()
+  (tmp_path / "magic.bin").write_bytes(b"\x00\x00\x00\x00" + data[4:])
+  with pytest.raises(ValueError, match=r"magic.bin: not a fastText .bin file \(magic 0"):
+    export.read_fasttext_bin(str(tmp_path / "magic.bin"))
+  for cut in (30, 100, len(data) - 10):
+    (tmp_path / "cut.bin").write_bytes(data[:cut])
+    with pytest.raises(ValueError, match=r"cut.bin: truncated"):
+      export.read_fasttext_bin(str(tmp_path / "cut.bin"))
+
+
+def test_gensim_loads_the_bin_with_the_same_vectors_in_and_out_of_vocabulary(tmp_path):
+  fasttext = pytest.importorskip("gensim.models.fasttext")
+  from w2v_jax import export  # pylint: disable=import-outside-toplevel
+
+  model, ngram_rows = _model(np.random.default_rng(3), VOCAB)
+  path = str(tmp_path / "model.bin")
+  export.write_fasttext_bin(path, model, ngram_rows)
+  loaded = fasttext.load_facebook_model(path)
+  ours = subwords.SubwordVectors(tuple(VOCAB), model.input, ngram_rows, 3, 6)
+  composed = ours.vocabulary_vectors()
+  for i, word in enumerate(VOCAB[1:], 1):
+    np.testing.assert_allclose(loaded.wv[word], composed[i], rtol=1e-5, atol=1e-6)
+  for word in ("kingly", "queens", "übermensch", "日本語"):
+    assert word not in loaded.wv.key_to_index
+    np.testing.assert_allclose(loaded.wv[word], ours.vector(word), rtol=1e-5, atol=1e-6)

@@ -135,3 +135,46 @@ def subwords(words: Sequence[str], minn: int, maxn: int, bucket: int,
   ids = (hash_spans(spans) % np.uint32(bucket)).astype(np.int32)[keep]
   counts = np.bincount(spans.word[keep], minlength=len(words))
   return Subwords(np.concatenate([[0], np.cumsum(counts)]), ids, bucket)
+
+
+@dataclasses.dataclass(frozen=True)
+class SubwordVectors:
+  """Word vectors composed from rows, as fastText composes them.
+
+  A vocabulary word's vector is the mean of its own row and its n-gram rows; any other word's,
+  the mean of its n-gram rows; a word without n-grams (none of `minn` characters) has none.
+  """
+
+  words: tuple[str, ...]
+  word_rows: np.ndarray  # [V, D]
+  ngram_rows: np.ndarray  # [bucket, D]
+  minn: int
+  maxn: int
+
+  @property
+  def bucket(self) -> int:
+    return len(self.ngram_rows)
+
+  def table(self) -> Subwords:
+    return subwords(self.words, self.minn, self.maxn, self.bucket)
+
+  def vocabulary_vectors(self, chunk: int = 4096) -> np.ndarray:
+    """[V, D]: every vocabulary word's composed vector (chunked: no [V, G, D] temporary)."""
+    table = self.table()
+    out = np.array(self.word_rows, np.float32, copy=True)
+    counts = np.diff(table.offsets)
+    for start in range(0, len(out), chunk):
+      stop = min(start + chunk, len(out))
+      lo, hi = table.offsets[start], table.offsets[stop]
+      owner = np.repeat(np.arange(start, stop), counts[start:stop]) - start
+      np.add.at(out[start:stop], owner, self.ngram_rows[table.ids[lo:hi]])
+    return out / (1 + counts)[:, None]
+
+  def vector(self, word: str) -> np.ndarray | None:
+    """Any word's vector: its own row's mean with its n-grams', or its n-grams' alone (OOV)."""
+    ids = subwords([word], self.minn, self.maxn, self.bucket, skip=()).ids
+    index = {w: i for i, w in enumerate(self.words)}.get(word)
+    rows = self.ngram_rows[ids]
+    if index is not None:
+      return (self.word_rows[index] + rows.sum(axis=0)) / (1 + len(ids))
+    return rows.mean(axis=0) if len(ids) else None
