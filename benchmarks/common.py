@@ -179,7 +179,9 @@ def finish_report(report: dict, epochs: int, written_time: float | None) -> dict
   whole = None if written_time is None else written_time - _process_start_time()
   report["whole_seconds"] = whole
   report["whole_words_per_sec"] = report["raw_words"] * epochs / whole if whole else None
-  report["analogy_all"] = report["analogy_accuracy_all"]  # The key the results JSON has used.
+  # Comparable across vocabularies: out-of-vocabulary questions count as wrong.
+  report["analogy_all"] = report["analogy_correct"] / max(
+      report["analogy_total"] + report["analogy_oov"], 1)
   report["peak_rss_mb"] = _peak_rss_mb()
   return report
 
