@@ -145,3 +145,49 @@ def test_gensim_loads_the_bin_with_the_same_vectors_in_and_out_of_vocabulary(tmp
   for word in ("kingly", "queens", "übermensch", "日本語"):
     assert word not in loaded.wv.key_to_index
     np.testing.assert_allclose(loaded.wv[word], ours.vector(word), rtol=1e-5, atol=1e-6)
+
+
+def test_subword_inputs_are_means_whose_rows_all_get_the_error_unscaled():
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
+  from w2v_jax import objectives  # pylint: disable=import-outside-toplevel
+
+  words = jnp.array([[1.0, 2.0], [3.0, 5.0]])
+  ngrams = jnp.array([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]],  # Two n-grams, one padding slot.
+                      [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]])  # None.
+  ids = jnp.array([[7, 9, -1], [-1, -1, -1]])
+  h = objectives.subword_inputs(words, ngrams, ids)
+  np.testing.assert_allclose(h, [[2.0 / 3, 1.0], [3.0, 5.0]])  # (1+1+0)/3, (2+0+1)/3.
+  c = jnp.array([0.5, -2.0])
+  gw, gn = jax.grad(lambda w, n: jnp.sum(objectives.subword_inputs(w, n, ids) @ c),
+                    argnums=(0, 1))(words, ngrams)
+  np.testing.assert_allclose(gw, [c, c])  # Not c / 3: fastText applies the error unscaled.
+  np.testing.assert_allclose(gn[0, :2], [c, c])
+
+
+def test_training_with_subwords_learns_planted_topics_and_writes_a_loadable_bin(
+    planted_file, tmp_path):
+  from test_train_e2e import _topic_purity, tiny_config  # pylint: disable=import-outside-toplevel
+
+  from w2v_jax import export, train  # pylint: disable=import-outside-toplevel
+
+  workdir = str(tmp_path / "run")
+  # n-grams such as "<t1" are shared by a topic's 6 words, and a batch sums their updates.
+  config = tiny_config(planted_file, subwords=True, minn=2, maxn=4, bucket=4093, batch_size=64,
+                       learning_rate=0.01)
+  summary = train.train_and_evaluate(config, workdir)
+  words, vectors = export.read_word2vec(f"{workdir}/vectors.bin")
+  assert _topic_purity(words, vectors) > 0.95
+  model = export.read_fasttext_bin(f"{workdir}/model.bin")
+  assert model.words == words and model.input.shape == (len(words) + 4093, 16)
+  assert (model.args["minn"], model.args["maxn"], model.args["bucket"]) == (2, 4, 4093)
+  composed = subwords.SubwordVectors(tuple(model.words), model.input[:len(words)],
+                                     model.input[len(words):], 2, 4)
+  np.testing.assert_allclose(composed.vocabulary_vectors(), vectors, rtol=1e-6, atol=1e-7)
+  # An unseen word of topic 1 lands among topic 1's words, through its n-grams alone.
+  unseen = composed.vector("t1w9")
+  unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+  nearest = np.argsort(-(unit @ (unseen / np.linalg.norm(unseen))))[:3]
+  assert all(words[i].startswith("t1") for i in nearest), [words[i] for i in nearest]
+  assert summary["config"]["subwords"]

@@ -132,6 +132,9 @@ def bad_inputs(tmp_path):
     ("sync_every", ["--sync_every", "-1"], "--sync_every=-1: must be >= 0"),
     ("rows_with_replicas", ["--replicas", "2", "--table_sharding", "rows"],
      "--table_sharding=rows: needs --replicas=1"),
+    ("minn_over_maxn", ["--subwords", "--minn", "4", "--maxn", "3"],
+     "--minn=4: must be <= --maxn=3"),
+    ("no_buckets", ["--subwords", "--bucket", "0"], "--bucket=0: must be >= 1 with --subwords"),
 ])
 def test_bad_input_is_one_line_and_nonzero(bad_inputs, tmp_path, case, args, message):
   args = [a.format(**bad_inputs) for a in args]

@@ -69,6 +69,14 @@ class Config:
   hs: bool = _field(False, "Hierarchical softmax (adds to negative sampling unless --num_ns 0).")
   cbow_mean: bool = _field(True, "CBOW: mean of the context rows (else their sum).")
   cbow_koan: bool = _field(False, "CBOW: divide the error by the context count (koan).")
+  subwords: bool = _field(
+      False, "fastText: a word's input is the mean of its row and its character n-gram rows, "
+      "so any word, seen or not, gets a vector.")
+  minn: int = _field(3, "With --subwords: shortest n-gram, in characters.")
+  maxn: int = _field(6, "With --subwords: longest n-gram, in characters.")
+  bucket: int = _field(
+      2_000_000, "With --subwords: rows the n-grams are hashed into (memory: bucket x dim x 4 "
+      "bytes per table; fewer rows, more collisions).")
   embedding_dim: int = _field(100, "Vector size.")
   init: str = _field("word2vec", f"Table initialisation: {', '.join(INITS)}.")
   num_ns: int = _field(5, "Negatives per prediction (0: hierarchical softmax only).")
@@ -173,6 +181,9 @@ class Config:
          "cannot be combined with --negatives_per=pair"),
         (not (self.shared_negatives and self.fixed_training_set), "shared_negatives",
          "cannot be combined with --fixed_training_set (its negatives belong to examples)"),
+        (not self.subwords or self.minn >= 1, "minn", "must be >= 1"),
+        (not self.subwords or self.minn <= self.maxn, "minn", f"must be <= --maxn={self.maxn}"),
+        (not self.subwords or self.bucket >= 1, "bucket", "must be >= 1 with --subwords"),
         (self.ns_exponent >= 0, "ns_exponent", "must be >= 0"),
         (0 <= self.min_learning_rate_ratio <= 1, "min_learning_rate_ratio",
          "must be in [0, 1]"),

@@ -188,14 +188,18 @@ class ExampleSource:
 
 @dataclasses.dataclass(frozen=True)
 class Outputs:
-  """What the pipeline adds to each block for the output side."""
+  """What the pipeline adds to each block: the output side, and fastText's subwords of the inputs."""
 
   noise: negatives_lib.AliasTable | None = None  # Draw negatives of `negatives_shape` here.
   negatives_shape: tuple[int, ...] = ()  # One batch's.
   tree: huffman.HuffmanTree | None = None  # Add the centres' paths.
+  subwords: np.ndarray | None = None  # int32 [V, G]: add each context word's n-gram rows.
 
   def add(self, batches: dict[str, np.ndarray], rng_key: list[int]) -> None:
     steps = batches["centres"].shape[0]
+    if self.subwords is not None:
+      batches["subwords"] = np.where(batches["mask"][..., None] > 0,
+                                     self.subwords[batches["contexts"]], -1).astype(np.int32)
     if self.noise is not None:
       rng = np.random.default_rng(rng_key)
       batches["negatives"] = negatives_lib.sample_alias_np(

@@ -42,7 +42,8 @@ def keras_uniform(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32) -> 
 class Tables(nn.Module):
   """The named embedding tables of an objective, e.g. input (syn0), output (syn1neg), tree (syn1).
 
-  init_scheme "word2vec": "input" uniform(+-0.5/dim), every other table zero (word2vec.c);
+  init_scheme "word2vec": "input" (and fastText's "ngrams") uniform(+-0.5/dim), every other
+  table zero (word2vec.c);
   "keras": all uniform(+-0.05), as the seed notebook's Keras layers were.
   """
 
@@ -59,6 +60,7 @@ class Tables(nn.Module):
       if self.init_scheme == "keras":
         init = keras_uniform
       else:
-        init = word2vec_uniform if name == "input" else nn.initializers.zeros
+        # fastText's n-gram rows are inputs too: initialised like the words' own rows.
+        init = word2vec_uniform if name in ("input", "ngrams") else nn.initializers.zeros
       tables[name] = self.param(name, init, (rows, self.features))
     return tables

@@ -70,6 +70,20 @@ def cbow_hidden(
   return h_D[None, :], jnp.minimum(count, 1.0)[None]
 
 
+def subword_inputs(words_SxD: jax.Array, ngrams_SxGxD: jax.Array, ngram_ids_SxG: jax.Array
+                   ) -> jax.Array:
+  """fastText's input rows: each the mean of a word's row and its n-gram rows (ids -1: none).
+
+  Every one of those rows receives the error unscaled, as fastText applies it (value of the
+  mean, gradient of the sum).
+  """
+  count_S = 1.0 + jnp.sum(ngram_ids_SxG >= 0, axis=-1)
+  total_SxD = words_SxD + jnp.sum(ngrams_SxGxD, axis=1)  # Rows of id -1 are gathered as zeros.
+  mean_SxD = total_SxD / count_S[:, None]
+  sg = jax.lax.stop_gradient
+  return sg(mean_SxD) + (total_SxD - sg(total_SxD))
+
+
 def _scores(h_HxD: jax.Array, rows_NxD: jax.Array) -> jax.Array:
   """h . row for every pair, [H, N].
 
@@ -149,7 +163,9 @@ class Word2Vec:
   mask float32 [B, S]; with num_ns > 0, negatives int32 [B, K] (shared by the window), [B, S, K]
   (negatives_per="pair"; skip-gram only) or a pool [N] (pool_size > 0); with hs, the centre's path:
   points int32 [B, L], codes float32 [B, L], path_mask float32 [B, L]. A window with one context
-  slot is a (target, context) pair: the per-pair step.
+  slot is a (target, context) pair: the per-pair step. With `bucket` > 0 (fastText's subwords),
+  subwords int32 [B, S, G]: each context word's n-gram rows in the "ngrams" table (-1: none),
+  and each input is the mean of the word's row and those (`subword_inputs`).
   """
 
   model: str = "skipgram"
@@ -162,6 +178,7 @@ class Word2Vec:
   # word2vec.c and gensim skip a negative equal to the centre; TF's sampler (the seed) does not.
   skip_positive_negatives: bool = True
   negatives: str = "unigram"  # What `sample` draws when the batch has none: or "log_uniform".
+  bucket: int = 0  # > 0: fastText subwords, hashed into this many rows of "ngrams".
 
   def __post_init__(self):
     checks = [
@@ -185,6 +202,8 @@ class Word2Vec:
 
   def tables(self, vocab_size: int) -> dict[str, int]:
     tables = {"input": vocab_size}
+    if self.bucket:
+      tables["ngrams"] = self.bucket
     if self.num_ns:
       tables["output"] = vocab_size
     if self.hs:
@@ -202,6 +221,8 @@ class Word2Vec:
   def rows(self, batch: Batch) -> dict[str, Rows]:
     mask_BxS = batch["mask"]
     rows = {"inputs": Rows(jnp.where(mask_BxS > 0, batch["contexts"], -1), "input")}
+    if self.bucket:
+      rows["ngrams"] = Rows(jnp.where(mask_BxS[..., None] > 0, batch["subwords"], -1), "ngrams")
     live_B = jnp.any(mask_BxS > 0, axis=1)
     centres_B = jnp.where(live_B, batch["centres"], -1)
     if self.num_ns and self.pool_size:
@@ -222,10 +243,13 @@ class Word2Vec:
 
   def loss(self, vectors: dict[str, jax.Array], example: Batch) -> tuple[jax.Array, dict]:
     mask_S = example["mask"]
+    inputs_SxD = vectors["inputs"]
+    if self.bucket:
+      inputs_SxD = subword_inputs(inputs_SxD, vectors["ngrams"], example["subwords"])
     if self.model == "skipgram":
-      h_HxD, weight_H = skipgram_hidden(vectors["inputs"], mask_S)
+      h_HxD, weight_H = skipgram_hidden(inputs_SxD, mask_S)
     else:
-      h_HxD, weight_H = cbow_hidden(vectors["inputs"], mask_S, self.cbow)
+      h_HxD, weight_H = cbow_hidden(inputs_SxD, mask_S, self.cbow)
     total, correct = jnp.zeros(()), jnp.zeros(())
     if self.num_ns:
       total, correct = self._sampled(h_HxD, weight_H, vectors, example)

@@ -25,6 +25,7 @@ from w2v_jax import objectives
 from w2v_jax import pairs as pairs_lib
 from w2v_jax import parallel, placement
 from w2v_jax import step as step_lib
+from w2v_jax import subwords as subwords_lib
 from w2v_jax import text
 from w2v_jax import vocab as vocab_lib
 from w2v_jax.config import Config
@@ -82,6 +83,7 @@ def build_objective(config: Config) -> objectives.Word2Vec:
       # The seed's sampler (TF's) may return the positive itself; keep that for faithfulness.
       skip_positive_negatives=config.negatives == "unigram",
       negatives=config.negatives,
+      bucket=config.bucket if config.subwords else 0,
   )
 
 
@@ -173,13 +175,16 @@ def output_side(
   the train state's.
   """
   tree = huffman.build_huffman(vocab.counts) if config.hs else None
+  ngrams = None
+  if config.subwords:  # Each word's n-gram rows, padded to the most any word has.
+    ngrams = subwords_lib.subwords(vocab.words, config.minn, config.maxn, config.bucket).padded()
   if config.fixed_training_set:  # The examples carry their negatives (`example_negatives`).
-    return data_lib.Outputs(tree=tree), None
+    return data_lib.Outputs(tree=tree, subwords=ngrams), None
   noise = noise_table(config, vocab, rows)
   if noise is not None and config.negatives_on_host:
     shape = objective.negatives_shape(batch_size, slots)
-    return data_lib.Outputs(noise, shape, tree), None
-  return data_lib.Outputs(tree=tree), noise
+    return data_lib.Outputs(noise, shape, tree, ngrams), None
+  return data_lib.Outputs(tree=tree, subwords=ngrams), noise
 
 
 def evaluate_vectors(config: Config, words: list[str], vectors: np.ndarray) -> dict[str, float]:
@@ -276,7 +281,7 @@ def train_and_evaluate(
   words = list(vocab.words)
 
   def evaluate(step, state, epoch):
-    results = evaluate_vectors(config, words, _vectors(place, state, vocab))
+    results = evaluate_vectors(config, words, _vectors(config, place, state, vocab))
     log.write(step, {"epoch": epoch, **results})
     return results
 
@@ -343,7 +348,9 @@ def _finish(config: Config, vectors_dir: str | None, place: placement.Placement,
             result: loop.LoopResult, log: logs.MetricLog) -> dict[str, Any]:
   """Vectors written (to `vectors_dir` unless None), final evaluation, the summary."""
   raw_words = prep.corpus.raw_words
-  words, vectors = list(prep.vocab.words), _vectors(place, result.state, prep.vocab)
+  words, vectors = list(prep.vocab.words), _vectors(config, place, result.state, prep.vocab)
+  if vectors_dir is not None and config.subwords:
+    _write_fasttext(vectors_dir, config, prep, place, result)
   # Frees the device tables, and the heap pages the input pipeline's arrays left in glibc's
   # per-thread arenas, before export and evaluation, which had been the peak: 422 -> 383 MB RSS
   # on one epoch of the bench corpus.
@@ -382,9 +389,36 @@ def _payload(state, position: data_lib.Position, words: float) -> dict[str, Any]
   return {"state": state, "position": dataclasses.asdict(position), "words": words}
 
 
-def _vectors(place: placement.Placement, state: Any, vocab: vocab_lib.Vocab) -> np.ndarray:
-  """The input table (word2vec's syn0) as NumPy, without the rows padded for sharding."""
-  return place.table(state, "input")[:len(vocab)]
+def _vectors(config: Config, place: placement.Placement, state: Any, vocab: vocab_lib.Vocab
+             ) -> np.ndarray:
+  """The word vectors as NumPy: the input table (word2vec's syn0) without the rows padded for
+  sharding or, with subwords, each word's row averaged with its n-gram rows (fastText's)."""
+  rows = place.table(state, "input")[:len(vocab)]
+  if not config.subwords:
+    return rows
+  return subwords_lib.SubwordVectors(tuple(vocab.words), rows, place.table(state, "ngrams"),
+                                     config.minn, config.maxn).vocabulary_vectors()
+
+
+def _write_fasttext(workdir: str, config: Config, prep: Prepared, place: placement.Placement,
+                    result: loop.LoopResult) -> None:
+  """model.bin in fastText's layout (fastText and gensim's load_facebook_model read it)."""
+  vocab = prep.vocab
+  if config.num_ns:
+    output = place.table(result.state, "output")[:len(vocab)]
+  else:  # Hierarchical softmax: the V - 1 inner nodes, as fastText keeps them, in V rows.
+    output = np.zeros((len(vocab), config.embedding_dim), np.float32)
+    output[:len(vocab) - 1] = place.table(result.state, "tree")[:len(vocab) - 1]
+  args = {"dim": config.embedding_dim, "ws": config.window_size, "epoch": config.epochs,
+          "min_count": config.min_count, "neg": config.num_ns, "word_ngrams": 1,
+          "loss": export.FASTTEXT_LOSS["ns" if config.num_ns else "hs"],
+          "model": export.FASTTEXT_MODEL[config.model], "bucket": config.bucket,
+          "minn": config.minn, "maxn": config.maxn, "lr_update_rate": 100,
+          "t": config.subsample}
+  model = export.FastTextModel(args, list(vocab.words), vocab.counts, prep.corpus.raw_words,
+                               place.table(result.state, "input")[:len(vocab)], output)
+  export.write_fasttext_bin(os.path.join(workdir, "model.bin"), model,
+                            place.table(result.state, "ngrams")[:config.bucket])
 
 
 def _progress(config: Config, total: int, initial: int, show: bool = True):
