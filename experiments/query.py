@@ -14,8 +14,9 @@ import sys
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("run", None, "Run directory holding vectors.bin or vectors.txt.")
-flags.DEFINE_string("vectors", None, "word2vec .bin or text file (instead of --run).")
+flags.DEFINE_string("run", None, "Run directory holding model.bin, vectors.bin or vectors.txt.")
+flags.DEFINE_string("vectors", None, "fastText .bin, word2vec .bin or text file (instead of "
+                    "--run); a fastText model gives words outside its vocabulary vectors too.")
 flags.DEFINE_integer("topn", 10, "Neighbours to print.", lower_bound=1)
 flags.DEFINE_bool("analogy", False, "Read the words as 'a b c' and print neighbours of b - a + c.")
 flags.DEFINE_bool("eval", False, "Print analogy accuracy and WordSim correlation.")
@@ -43,7 +44,8 @@ def main(argv: list[str]) -> int:
       _print_neighbours(f"{b} - {a} + {c}", emb.most_similar([b, c], [a], topn=FLAGS.topn))
     elif words:
       for word, neighbours in zip(words, emb.most_similar_batch(words, topn=FLAGS.topn)):
-        _print_neighbours(word, neighbours)
+        oov = " (not in the vocabulary: from its n-grams)" if word not in emb else ""
+        _print_neighbours(word + oov, neighbours)
     if FLAGS.eval:
       _print_eval(emb)
   except KeyError as e:

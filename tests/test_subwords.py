@@ -191,3 +191,40 @@ def test_training_with_subwords_learns_planted_topics_and_writes_a_loadable_bin(
   nearest = np.argsort(-(unit @ (unseen / np.linalg.norm(unseen))))[:3]
   assert all(words[i].startswith("t1") for i in nearest), [words[i] for i in nearest]
   assert summary["config"]["subwords"]
+
+
+def test_query_gives_vectors_neighbours_and_similarity_to_unseen_words(tmp_path):
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+
+  from conftest import ROOT  # pylint: disable=import-outside-toplevel
+
+  from w2v_jax import export, query  # pylint: disable=import-outside-toplevel
+
+  model, ngram_rows = _model(np.random.default_rng(4), VOCAB)
+  model.args["minn"] = 4  # So that a one-letter word ("<a>": 3 characters) has no n-gram.
+  path = str(tmp_path / "model.bin")
+  export.write_fasttext_bin(path, model, ngram_rows)
+  emb = query.load_embeddings(path)
+  ours = subwords.SubwordVectors(tuple(VOCAB), model.input, ngram_rows, 4, 6)
+  assert "kingly" not in emb
+  np.testing.assert_allclose(emb.vector("kingly"), ours.vector("kingly"), rtol=1e-6)
+  np.testing.assert_allclose(emb.vector("king"), ours.vocabulary_vectors()[2], rtol=1e-6)
+  unit = lambda v: v / np.linalg.norm(v)
+  assert emb.similarity("kingly", "king") == pytest.approx(
+      float(unit(ours.vector("kingly")) @ unit(ours.vector("king"))), rel=1e-5)
+  neighbours = emb.most_similar("kingly", topn=3)
+  scores = {w: float(unit(emb.vector(w)) @ unit(ours.vector("kingly"))) for w in VOCAB}
+  assert [w for w, _ in neighbours] == sorted(scores, key=scores.get, reverse=True)[:3]
+  with pytest.raises(KeyError, match="'a' has no vector: not in the vocabulary, and no n-gram"):
+    emb.vector("a")
+  run = lambda *args: subprocess.run([sys.executable, "-m", "experiments.query", "--vectors",
+                                      path, *args], cwd=ROOT, capture_output=True, text=True,
+                                     timeout=120)
+  result = run("kingly", "--topn", "2")
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.splitlines()[0] == "kingly (not in the vocabulary: from its n-grams)"
+  result = run("a")
+  assert result.returncode == 2
+  assert result.stderr.strip().endswith("'a' has no vector: not in the vocabulary, and no "
+                                        "n-gram of 4-6 characters")

@@ -172,6 +172,13 @@ def write_fasttext_bin(path: str, model: FastTextModel, ngram_rows: np.ndarray |
     f.write(np.ascontiguousarray(output).tobytes())
 
 
+def is_fasttext_bin(path: str) -> bool:
+  """Whether the file starts with fastText's magic number (a word2vec .bin starts with text)."""
+  with open(path, "rb") as f:
+    head = f.read(4)
+  return len(head) == 4 and struct.unpack("<i", head)[0] == FASTTEXT_MAGIC
+
+
 def read_fasttext_bin(path: str) -> FastTextModel:
   """Reads a fastText `.bin` (unsupervised, not quantized); a bad file raises ValueError naming it."""
   if not os.path.isfile(path):

@@ -9,13 +9,19 @@ from collections.abc import Sequence
 import numpy as np
 
 from w2v_jax import evaluate
+from w2v_jax.subwords import SubwordVectors
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Embeddings:
-  """Words (row i = words[i]) and their vectors, with unit vectors cached for cosine queries."""
+  """Words (row i = words[i]) and their vectors, with unit vectors cached for cosine queries.
+
+  With `subwords` (a fastText model's rows), a word outside the vocabulary still has a vector,
+  from its character n-grams.
+  """
   words: tuple[str, ...]
   vectors: np.ndarray
+  subwords: SubwordVectors | None = None
   unit: np.ndarray = dataclasses.field(init=False, repr=False)
   index: dict[str, int] = dataclasses.field(init=False, repr=False)
 
@@ -44,9 +50,29 @@ class Embeddings:
     except KeyError:
       raise KeyError(f"word {word!r} is not in the vocabulary ({len(self.words)} words)") from None
 
+  def vector(self, word: str) -> np.ndarray:
+    """A word's vector: its row, or (with subwords) the mean of its n-gram rows.
+
+    KeyError naming the word when it has none.
+    """
+    if word in self.index:
+      return self.vectors[self.index[word]]
+    if self.subwords is None:
+      raise KeyError(f"word {word!r} is not in the vocabulary ({len(self.words)} words)")
+    vector = self.subwords.vector(word)
+    if vector is None:
+      raise KeyError(f"word {word!r} has no vector: not in the vocabulary, and no n-gram of "
+                     f"{self.subwords.minn}-{self.subwords.maxn} characters")
+    return vector
+
+  def _unit_of(self, word: str) -> np.ndarray:
+    if word in self.index:
+      return self.unit[self.index[word]]
+    return evaluate.normalize(np.asarray(self.vector(word), np.float32)[None, :])[0]
+
   def similarity(self, word1: str, word2: str) -> float:
-    """Cosine similarity of two words."""
-    return float(self.unit[self.row(word1)] @ self.unit[self.row(word2)])
+    """Cosine similarity of two words (out-of-vocabulary ones through subwords, if any)."""
+    return float(self._unit_of(word1) @ self._unit_of(word2))
 
   def most_similar(
       self, positive: str | Sequence[str], negative: str | Sequence[str] = (), topn: int = 10
@@ -58,9 +84,10 @@ class Embeddings:
       raise ValueError("most_similar needs at least one word")
     if topn < 1:
       raise ValueError(f"topn must be at least 1, got {topn}")
-    rows = [self.row(w) for w in positive + negative]
+    units = np.stack([self._unit_of(w) for w in positive + negative])
+    rows = [self.index[w] for w in positive + negative if w in self.index]
     weights = np.array([1.0] * len(positive) + [-1.0] * len(negative), np.float32)
-    target_D = evaluate.normalize(weights @ self.unit[rows] / len(rows))
+    target_D = evaluate.normalize(weights @ units / len(units))
     return self._nearest((self.unit @ target_D)[None, :], [rows], topn)[0]
 
   def most_similar_batch(
@@ -69,6 +96,8 @@ class Embeddings:
     """`most_similar(w, topn=topn)` for each word, computed as matrix products."""
     if topn < 1:
       raise ValueError(f"topn must be at least 1, got {topn}")
+    if self.subwords is not None and any(w not in self.index for w in words):
+      return [self.most_similar(w, topn=topn) for w in words]  # Some need their n-grams.
     rows = [self.row(w) for w in words]
     results: list[list[tuple[str, float]]] = []
     for chunk in evaluate.chunk_rows(len(rows), len(self.words)):
@@ -90,11 +119,12 @@ class Embeddings:
 
 
 def load_embeddings(path: str) -> Embeddings:
-  """Vectors from a run directory (vectors.bin, else vectors.txt) or a word2vec .bin/text file."""
+  """Vectors from a run directory (model.bin, else vectors.bin, else vectors.txt), a fastText
+  .bin (any word gets a vector through its n-grams) or a word2vec .bin/text file."""
   from w2v_jax import export  # pylint: disable=import-outside-toplevel
 
   if os.path.isdir(path):
-    for name in ("vectors.bin", "vectors.txt"):
+    for name in ("model.bin", "vectors.bin", "vectors.txt"):
       if os.path.isfile(os.path.join(path, name)):
         path = os.path.join(path, name)
         break
@@ -102,5 +132,11 @@ def load_embeddings(path: str) -> Embeddings:
       raise ValueError(f"{path}: run directory has no vectors.bin or vectors.txt")
   elif not os.path.isfile(path):
     raise ValueError(f"{path}: no such file or directory")
+  if export.is_fasttext_bin(path):
+    model = export.read_fasttext_bin(path)
+    vocab = len(model.words)
+    subwords = SubwordVectors(tuple(model.words), model.input[:vocab], model.input[vocab:],
+                              int(model.args["minn"]), int(model.args["maxn"]))
+    return Embeddings(tuple(model.words), subwords.vocabulary_vectors(), subwords)
   words, vectors = export.read_word2vec(path, binary=path.endswith(".bin"))
   return Embeddings(tuple(words), vectors)
