@@ -191,6 +191,26 @@ def test_training_with_subwords_learns_planted_topics_and_writes_a_loadable_bin(
   nearest = np.argsort(-(unit @ (unseen / np.linalg.norm(unseen))))[:3]
   assert all(words[i].startswith("t1") for i in nearest), [words[i] for i in nearest]
   assert summary["config"]["subwords"]
+  # WordSim: no pair's words are in the planted vocabulary, but through n-grams (minn 2) all
+  # 353 pairs have vectors, composed from their n-grams alone.
+  assert summary["eval/wordsim_pairs"] == 0
+  assert summary["eval/wordsim_subwords_pairs"] == summary["eval/wordsim_subwords_outside"] == 353
+
+
+def test_wordsim_through_subwords_scores_pairs_outside_the_vocabulary(tmp_path):
+  from w2v_jax import evaluate  # pylint: disable=import-outside-toplevel
+
+  path = tmp_path / "ws.tsv"
+  path.write_text("# word1 word2 score\nKing\tqueen\t9\nking\tkingly\t8\n"
+                  "queen\tx\t1\nthe\tzzz\t2\n", encoding="utf-8")
+  # kingly and zzz are outside the vocabulary but have (composed) vectors; x has none.
+  vecs = {"king": np.array([1.0, 0.0]), "queen": np.array([0.8, 0.6]),
+          "kingly": np.array([0.9, 0.1]), "the": np.array([0.0, 1.0]),
+          "zzz": np.array([1.0, 0.0])}
+  result, outside = evaluate.word_similarity_any(vecs.get, {"king", "queen", "the"}, str(path))
+  assert (result.pairs, result.oov, outside) == (3, 1, 2)
+  # Cosines 0.8, 0.994, 0.0 against scores 9, 8, 2: ranks (2, 3, 1) and (3, 2, 1).
+  assert result.spearman == pytest.approx(1 - 6 * 2 / (3 * 8))
 
 
 def test_query_gives_vectors_neighbours_and_similarity_to_unseen_words(tmp_path):

@@ -71,7 +71,7 @@ def test_run_recovers_planted_topics_and_writes_outputs(planted_file, tmp_path, 
 def test_evaluation_every_epoch_reaches_logs_and_summary(planted_file, tmp_path, monkeypatch):
   calls = []
 
-  def fake_eval(config, words, vectors):  # The real evaluator is tested on its own.
+  def fake_eval(config, words, vectors, composer=None):  # The real one is tested on its own.
     calls.append(vectors.copy())
     return {"eval/analogy_accuracy": float(len(calls)), "eval/wordsim_spearman": 0.5}
 

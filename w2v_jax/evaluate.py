@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 
 import numpy as np
 
@@ -291,3 +291,28 @@ def word_similarity(
   cosine = np.einsum("nd,nd->n", first, second)
   return SimilarityResult(spearman(human, cosine), pearson(human, cosine), len(known),
                           len(pairs) - len(known))
+
+
+def word_similarity_any(
+    vector_of: Callable[[str], np.ndarray | None], vocabulary: Container[str], path: str,
+) -> tuple[SimilarityResult, int]:
+  """WordSim with every pair whose words have a vector at all, e.g. through subwords.
+
+  `vector_of(word)` gives a casefolded word's vector or None. Returns the result (its `oov`: the
+  pairs still without vectors) and how many scored pairs had a word outside `vocabulary`.
+  """
+  pairs = read_word_pairs(path)
+  human, cosine, outside = [], [], 0
+  for _, a, b, score in pairs:
+    a, b = a.casefold(), b.casefold()
+    va, vb = vector_of(a), vector_of(b)
+    if va is None or vb is None:
+      continue
+    first, second = normalize(np.stack([va, vb]).astype(np.float32)).astype(np.float64)
+    human.append(score)
+    cosine.append(float(first @ second))
+    outside += a not in vocabulary or b not in vocabulary
+  human_N, cosine_N = np.asarray(human), np.asarray(cosine)
+  result = SimilarityResult(spearman(human_N, cosine_N), pearson(human_N, cosine_N), len(human),
+                            len(pairs) - len(human))
+  return result, outside

@@ -13,6 +13,7 @@ n-gram or per training step.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -155,6 +156,10 @@ class SubwordVectors:
   def bucket(self) -> int:
     return len(self.ngram_rows)
 
+  @functools.cached_property
+  def index(self) -> dict[str, int]:
+    return {w: i for i, w in enumerate(self.words)}
+
   def table(self) -> Subwords:
     return subwords(self.words, self.minn, self.maxn, self.bucket)
 
@@ -173,7 +178,7 @@ class SubwordVectors:
   def vector(self, word: str) -> np.ndarray | None:
     """Any word's vector: its own row's mean with its n-grams', or its n-grams' alone (OOV)."""
     ids = subwords([word], self.minn, self.maxn, self.bucket, skip=()).ids
-    index = {w: i for i, w in enumerate(self.words)}.get(word)
+    index = self.index.get(word)
     rows = self.ngram_rows[ids]
     if index is not None:
       return (self.word_rows[index] + rows.sum(axis=0)) / (1 + len(ids))

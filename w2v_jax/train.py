@@ -187,8 +187,13 @@ def output_side(
   return data_lib.Outputs(tree=tree, subwords=ngrams), noise
 
 
-def evaluate_vectors(config: Config, words: list[str], vectors: np.ndarray) -> dict[str, float]:
-  """Analogy accuracy and WordSim Spearman, on the bundled sets unless the config names files."""
+def evaluate_vectors(config: Config, words: list[str], vectors: np.ndarray,
+                     composer: subwords_lib.SubwordVectors | None = None) -> dict[str, float]:
+  """Analogy accuracy and WordSim Spearman, on the bundled sets unless the config names files.
+
+  With subwords (`composer`), WordSim again over every pair whose words have n-grams, in the
+  vocabulary or not (wordsim_subwords_*; `..._outside`: pairs scored through n-grams alone).
+  """
   from w2v_jax import evaluate  # pylint: disable=import-outside-toplevel
 
   analogies = config.analogies or evaluate.default_eval_path("questions-words.txt")
@@ -196,6 +201,15 @@ def evaluate_vectors(config: Config, words: list[str], vectors: np.ndarray) -> d
   results = {}
   results.update(evaluate.analogy_accuracy(words, vectors, analogies).as_dict())
   results.update(evaluate.word_similarity(words, vectors, wordsim).as_dict())
+  if composer is not None:
+    index = {w: i for i, w in enumerate(words)}
+
+    def vector_of(word: str) -> np.ndarray | None:
+      return vectors[index[word]] if word in index else composer.vector(word)
+
+    sim, outside = evaluate.word_similarity_any(vector_of, index, wordsim)
+    results.update({f"wordsim_subwords_{k.split('_', 1)[1]}": v for k, v in sim.as_dict().items()})
+    results["wordsim_subwords_outside"] = outside
   return {f"eval/{k}": float(v) for k, v in results.items()}
 
 
@@ -281,7 +295,7 @@ def train_and_evaluate(
   words = list(vocab.words)
 
   def evaluate(step, state, epoch):
-    results = evaluate_vectors(config, words, _vectors(config, place, state, vocab))
+    results = evaluate_vectors(config, words, *_vectors(config, place, state, vocab))
     log.write(step, {"epoch": epoch, **results})
     return results
 
@@ -348,7 +362,8 @@ def _finish(config: Config, vectors_dir: str | None, place: placement.Placement,
             result: loop.LoopResult, log: logs.MetricLog) -> dict[str, Any]:
   """Vectors written (to `vectors_dir` unless None), final evaluation, the summary."""
   raw_words = prep.corpus.raw_words
-  words, vectors = list(prep.vocab.words), _vectors(config, place, result.state, prep.vocab)
+  words = list(prep.vocab.words)
+  vectors, composer = _vectors(config, place, result.state, prep.vocab)
   if vectors_dir is not None and config.subwords:
     _write_fasttext(vectors_dir, config, prep, place, result)
   # Frees the device tables, and the heap pages the input pipeline's arrays left in glibc's
@@ -361,7 +376,7 @@ def _finish(config: Config, vectors_dir: str | None, place: placement.Placement,
   vectors_written_time = time.time()
   eval_results = result.eval_results
   if not eval_results:
-    eval_results = evaluate_vectors(config, words, vectors)
+    eval_results = evaluate_vectors(config, words, vectors, composer)
     log.write(result.step, {"epoch": result.words / raw_words, **eval_results})
   neighbours = nearest_neighbours(words, vectors, _show_words(config, prep.vocab))
   # HParams are the sweep launcher's to write: it knows what the runs vary (experiments.sweeps).
@@ -390,14 +405,16 @@ def _payload(state, position: data_lib.Position, words: float) -> dict[str, Any]
 
 
 def _vectors(config: Config, place: placement.Placement, state: Any, vocab: vocab_lib.Vocab
-             ) -> np.ndarray:
+             ) -> tuple[np.ndarray, subwords_lib.SubwordVectors | None]:
   """The word vectors as NumPy: the input table (word2vec's syn0) without the rows padded for
-  sharding or, with subwords, each word's row averaged with its n-gram rows (fastText's)."""
+  sharding or, with subwords, each word's row averaged with its n-gram rows (fastText's), and
+  then the rows that compose any word's vector."""
   rows = place.table(state, "input")[:len(vocab)]
   if not config.subwords:
-    return rows
-  return subwords_lib.SubwordVectors(tuple(vocab.words), rows, place.table(state, "ngrams"),
-                                     config.minn, config.maxn).vocabulary_vectors()
+    return rows, None
+  composer = subwords_lib.SubwordVectors(tuple(vocab.words), rows, place.table(state, "ngrams"),
+                                         config.minn, config.maxn)
+  return composer.vocabulary_vectors(), composer
 
 
 def _write_fasttext(workdir: str, config: Config, prep: Prepared, place: placement.Placement,
