@@ -19,6 +19,8 @@ import tempfile
 import time
 from typing import NamedTuple
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The combinations `--combos` offers: architecture (skip-gram, CBOW) and output layer (negative
 # sampling, hierarchical softmax). combo_settings also reads "sg-ns+hs", which trains both.
@@ -42,6 +44,25 @@ class Settings:
   learning_rate: float = 0.025
   seed: int = 1
   workers: int = os.cpu_count() or 1
+  # fastText subwords: gensim `FastText` against w2v_jax `--subwords`.
+  subwords: bool = False
+  minn: int = 3
+  maxn: int = 6
+  bucket: int = 2_000_000
+
+
+def add_subword_args(parser) -> None:
+  """--subwords and its n-gram settings, for the benchmarks that compare with gensim FastText."""
+  parser.add_argument("--subwords", action="store_true",
+                      help="fastText subwords: w2v_jax --subwords against gensim FastText")
+  parser.add_argument("--minn", type=int, default=Settings.minn)
+  parser.add_argument("--maxn", type=int, default=Settings.maxn)
+  parser.add_argument("--bucket", type=int, default=Settings.bucket)
+
+
+def subword_settings(args) -> dict:
+  """The Settings fields `add_subword_args` flags give."""
+  return {"subwords": args.subwords, "minn": args.minn, "maxn": args.maxn, "bucket": args.bucket}
 
 
 def combo_name(s: Settings) -> str:
@@ -225,18 +246,22 @@ def gensim_worker(s: Settings, extra: dict) -> dict:
   linear schedule (`gensim_corpus_file_schedule` reproduces it): with 2 workers it ends at 0.0025
   instead of 0.025e-4. mode "iterable" (a LineSentence stream) decays linearly as asked.
   """
-  from gensim.models import Word2Vec  # pylint: disable=import-outside-toplevel
+  from gensim.models import FastText, Word2Vec  # pylint: disable=import-outside-toplevel
   from gensim.models.word2vec import LineSentence  # pylint: disable=import-outside-toplevel
 
   mode = extra.get("mode", "corpus_file")
   path = _plain_text(s.corpus)
   source = ({"corpus_file": path} if mode == "corpus_file"
             else {"corpus_iterable": LineSentence(path)})
-  model = Word2Vec(vector_size=s.embedding_dim, window=s.window_size,
-                   sg=1 if s.model == "skipgram" else 0, hs=int(s.hs), negative=s.num_ns,
-                   cbow_mean=1, min_count=s.min_count, sample=s.subsample, alpha=s.learning_rate,
-                   min_alpha=s.learning_rate * 1e-4, workers=s.workers, epochs=s.epochs,
-                   seed=s.seed)
+  shared = dict(vector_size=s.embedding_dim, window=s.window_size,
+                sg=1 if s.model == "skipgram" else 0, hs=int(s.hs), negative=s.num_ns,
+                cbow_mean=1, min_count=s.min_count, sample=s.subsample, alpha=s.learning_rate,
+                min_alpha=s.learning_rate * 1e-4, workers=s.workers, epochs=s.epochs,
+                seed=s.seed)
+  if s.subwords:
+    model = FastText(min_n=s.minn, max_n=s.maxn, bucket=s.bucket, **shared)
+  else:
+    model = Word2Vec(**shared)
   t0 = time.perf_counter()
   model.build_vocab(**source)
   vocab_seconds = time.perf_counter() - t0
@@ -250,12 +275,28 @@ def gensim_worker(s: Settings, extra: dict) -> dict:
     written_time = time.time()
   combo = combo_name(s)
   report = {"system": system_name("gensim", "" if combo == "sg-ns" else combo,
-                                  "" if mode == "corpus_file" else mode),
+                                  "" if mode == "corpus_file" else mode,
+                                  "FastText" if s.subwords else ""),
             "combo": combo, "train_seconds": seconds, "vocab_seconds": vocab_seconds,
             "raw_words": model.corpus_total_words, "vocab_size": len(kv.index_to_key),
             "words_per_sec": model.corpus_total_words * s.epochs / seconds}
   report.update(_evaluate(list(kv.index_to_key), kv.vectors))
+  if s.subwords:  # Every WordSim pair through n-grams, as w2v_jax's eval/wordsim_subwords_*.
+    report.update(_wordsim_subwords(kv))
   return finish_report(report, s.epochs, written_time)
+
+
+def _wordsim_subwords(kv) -> dict:
+  from w2v_jax import evaluate  # pylint: disable=import-outside-toplevel
+
+  def vector_of(word):
+    vector = kv.get_vector(word)  # gensim composes a word outside its vocabulary from n-grams.
+    return vector if np.any(vector) else None  # All zeros: it has none.
+
+  result, outside = evaluate.word_similarity_any(
+      vector_of, kv.key_to_index, evaluate.default_eval_path("wordsim353.tsv"))
+  return {**{f"wordsim_subwords_{k.split('_', 1)[1]}": v for k, v in result.as_dict().items()},
+          "wordsim_subwords_outside": outside}
 
 
 def gensim_corpus_file_schedule(workers: int, epochs: int):
@@ -300,7 +341,8 @@ def w2v_jax_worker(s: Settings, extra: dict) -> dict:
                    num_ns=s.num_ns, window_size=s.window_size, embedding_dim=s.embedding_dim,
                    subsample=s.subsample, min_count=s.min_count, epochs=s.epochs,
                    learning_rate=s.learning_rate, seed=s.seed, progress=False,
-                   checkpoint_every=0, log_every=10**9)
+                   checkpoint_every=0, log_every=10**9, subwords=s.subwords, minn=s.minn,
+                   maxn=s.maxn, bucket=s.bucket)
   if preset == "seed":  # The seed keeps its own recipe; only the corpus and epochs are shared.
     overrides = dict(corpus=(s.corpus,), epochs=extra.pop("epochs", s.epochs), progress=False,
                      checkpoint_every=0, log_every=10**9, seed=s.seed)
@@ -310,7 +352,8 @@ def w2v_jax_worker(s: Settings, extra: dict) -> dict:
   with tempfile.TemporaryDirectory(prefix="w2v_bench_") as workdir:
     summary = train.train_and_evaluate(config, workdir)
   combo = None if preset == "seed" else combo_name(s)
-  report = {"system": system_name("w2v_jax", preset, "" if combo in (None, "sg-ns") else combo),
+  report = {"system": system_name("w2v_jax", preset, "" if combo in (None, "sg-ns") else combo,
+                                  "subwords" if config.subwords else ""),
             "combo": combo, "train_seconds": summary["train_seconds"],
             "vocab_seconds": summary["setup_seconds"], "raw_words": summary["raw_words"],
             "vocab_size": summary["vocab_size"], "words_per_sec": summary["words_per_sec"],

@@ -4,6 +4,10 @@ r"""Vector quality of w2v_jax against gensim on the same text and settings, per 
       --gensim_schedule
   python benchmarks/quality.py --corpus ../shared/data/bench-corpus.txt.gz --repeats 3 \
       --combos sg-ns,cbow-ns,sg-hs,cbow-hs
+  python benchmarks/quality.py --corpus ../shared/data/small-corpus.txt.gz --subwords
+
+With --subwords (and --minn, --maxn, --bucket) the two systems are w2v_jax --subwords and gensim
+`FastText` with the same settings, and WordSim is also scored over every pair through n-grams.
 
 For each combination in --combos (skip-gram or CBOW, with 5 negatives, or hierarchical softmax
 and no negatives), trains w2v_jax (word2vec preset) and gensim `Word2Vec` in `corpus_file` mode
@@ -42,6 +46,13 @@ COLUMNS: list[common.Column] = [
     ("whole_seconds", "whole s", "{:.1f}"),
 ]
 RATIOS = (("analogy_accuracy", "analogy"), ("wordsim_spearman", "rho"))
+# With --subwords: WordSim over every pair whose words have n-grams, and how many were outside
+# the vocabulary.
+SUBWORD_COLUMNS: list[common.Column] = [
+    ("wordsim_subwords_spearman", "WS353 rho, subwords", "{:.3f}"),
+    ("wordsim_subwords_pairs", "pairs, subwords", "{:,.0f}"),
+    ("wordsim_subwords_outside", "of them OOV", "{:,.0f}"),
+]
 # Row labels in table order; the extras only run for the default combination.
 ROWS = {
     "w2v_jax": "w2v_jax (word2vec preset)",
@@ -51,6 +62,7 @@ ROWS = {
     "w2v_jax[seed]": "w2v_jax (seed preset, {seed_epochs} ep)",
 }
 REFERENCES = (("gensim", "gensim cf"), ("gensim[iterable]", "gensim it"))
+SUBWORD_ROWS = {"w2v_jax": "w2v_jax --subwords", "gensim": "gensim 4.4 FastText, corpus_file (cf)"}
 
 
 def make_jobs(combos: list[str], gensim_iterable: bool, gensim_schedule: bool,
@@ -69,20 +81,23 @@ def make_jobs(combos: list[str], gensim_iterable: bool, gensim_schedule: bool,
   return jobs
 
 
-def table(runs: dict[str, dict[str, list[dict]]], seed_epochs: int) -> str:
+def table(runs: dict[str, dict[str, list[dict]]], seed_epochs: int, subwords: bool = False
+          ) -> str:
   """One row per (combination, system) with ratios to that combination's gensim runs."""
+  columns = [*COLUMNS, *(SUBWORD_COLUMNS if subwords else [])]
+  names = {**ROWS, **(SUBWORD_ROWS if subwords else {})}
   refs = [(label, name) for label, name in REFERENCES
           if any(by_label.get(label) for by_label in runs.values())]
-  header = (["combo", "system"] + [heading for _, heading, _ in COLUMNS]
+  header = (["combo", "system"] + [heading for _, heading, _ in columns]
             + [f"{name} / {ref}" for _, ref in refs for _, name in RATIOS])
   rows = []
   for combo, by_label in runs.items():
-    for label, row_name in ROWS.items():
+    for label, row_name in names.items():
       if by_label.get(label):
         ratios = [cell for ref, _ in refs for cell in common.ratio_cells(
             by_label[label], by_label.get(ref, []), [key for key, _ in RATIOS])]
         rows.append([combo, row_name.format(seed_epochs=seed_epochs),
-                     *common.cells(by_label[label], COLUMNS), *ratios])
+                     *common.cells(by_label[label], columns), *ratios])
   return common.markdown_table(header, rows)
 
 
@@ -100,6 +115,7 @@ def main() -> None:
   parser.add_argument("--gensim_iterable", action="store_true",
                       help="Also train gensim streaming the text, for every combination.")
   common.add_trainer_args(parser)
+  common.add_subword_args(parser)
   parser.add_argument("--json", default="benchmarks/results/quality.json")
   args = parser.parse_args()
   if not os.path.exists(args.corpus):
@@ -108,8 +124,10 @@ def main() -> None:
     combos = common.parse_combos(args.combos)
   except ValueError as e:
     parser.error(f"--combos: {e}")
-  with_extras = combos == ["sg-ns"]  # The default run streams gensim and trains the seed too.
-  settings = common.Settings(corpus=args.corpus, epochs=args.epochs)
+  # The default run streams gensim and trains the seed too; subwords compare with FastText only.
+  with_extras = combos == ["sg-ns"] and not args.subwords
+  settings = common.Settings(corpus=args.corpus, epochs=args.epochs,
+                             **common.subword_settings(args))
   runs = common.run_jobs(
       make_jobs(combos, with_extras or args.gensim_iterable, args.gensim_schedule,
                 common.trainer_extra(args)), settings, args.repeats)
@@ -126,7 +144,7 @@ def main() -> None:
         f"'acc, OOV wrong' over all {first['analogy_total'] + first['analogy_oov']:,.0f}; "
         f"whole s: process start to vectors written; "
         f"medians of {args.repeats} run(s) with seeds 1..{args.repeats}")
-  print(table(runs, args.seed_epochs))
+  print(table(runs, args.seed_epochs, args.subwords))
   common.write_json(args.json, {"settings": dataclasses.asdict(settings), "combos": combos,
                                 "machine": machine, "runs": runs, "command": " ".join(sys.argv)})
   print(f"\nwrote {args.json}")

@@ -371,6 +371,7 @@ def main() -> None:
                       help="Fresh subprocesses per step variant, the variants taking turns.")
   parser.add_argument("--step_calls", type=int, default=8,
                       help="Timed calls (of --steps_per_call steps) per step subprocess.")
+  common.add_subword_args(parser)
   parser.add_argument("--json", default="benchmarks/results/throughput.json")
   args = parser.parse_args()
   if args.steps_only:
@@ -393,7 +394,8 @@ def main() -> None:
 def compare_training(args: argparse.Namespace, combos: list[str]) -> dict:
   """Both systems per combination, whole process and training; the JAX floor."""
   extra = common.trainer_extra(args)
-  settings = common.Settings(corpus=args.corpus, epochs=args.epochs)
+  settings = common.Settings(corpus=args.corpus, epochs=args.epochs,
+                             **common.subword_settings(args))
   runs = common.run_jobs(make_jobs(combos, extra, not args.no_gensim, args.one_replica),
                          settings, args.repeats)
   for by_label in runs.values():
@@ -403,6 +405,9 @@ def compare_training(args: argparse.Namespace, combos: list[str]) -> dict:
   print(f"\ncorpus {args.corpus}: {first['raw_words']:,} words, vocabulary "
         f"{first['vocab_size']:,}, {args.epochs} epochs, {common.describe_machine(machine)}, "
         f"medians of {args.repeats} run(s); whole: process start to vectors written")
+  if settings.subwords:
+    print(f"subwords: w2v_jax --subwords against gensim FastText, n-grams of {settings.minn}-"
+          f"{settings.maxn} characters in {settings.bucket:,} buckets")
   print(table(runs))
   print(f"w2v_jax: {first['replicas']} replica(s)"
         + (f", merged ({first['merge']}) every {first['sync_every']} steps"

@@ -124,3 +124,14 @@ def test_one_replica_runs_beside_the_default_and_each_gets_a_ratio():
       "w2v_jax", throughput.ONE_REPLICA, "gensim", "w2v_jax / gensim",
       f"{throughput.ONE_REPLICA} / gensim"]
   assert rows[3].split(" | ")[2] == "0.33x" and rows[4].split(" | ")[2] == "0.50x"
+
+
+def test_subword_flags_reach_the_settings():
+  import argparse  # pylint: disable=import-outside-toplevel
+
+  parser = argparse.ArgumentParser()
+  common.add_subword_args(parser)
+  args = parser.parse_args(["--subwords", "--minn", "2", "--bucket", "1000"])
+  settings = common.Settings(corpus="c.txt", **common.subword_settings(args))
+  assert (settings.subwords, settings.minn, settings.maxn, settings.bucket) == (True, 2, 6, 1000)
+  assert not common.Settings(corpus="c.txt").subwords
