@@ -166,8 +166,32 @@ def test_subword_inputs_are_means_whose_rows_all_get_the_error_unscaled():
   np.testing.assert_allclose(gn[0, :2], [c, c])
 
 
+def test_cbow_with_subwords_averages_every_input_row_as_fasttext():
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
+  from w2v_jax import objectives  # pylint: disable=import-outside-toplevel
+
+  words = jnp.array([[1.0, 0.0], [0.0, 3.0], [9.0, 9.0]])  # The third slot is masked out.
+  ngrams = jnp.array([[[2.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]], [[5.0, 5.0],
+                                                                            [5.0, 5.0]]])
+  ids = jnp.array([[4, -1], [-1, -1], [1, 2]])
+  mask = jnp.array([1.0, 1.0, 0.0])
+  h, weight = objectives.cbow_subword_hidden(words, ngrams, ids, mask)
+  # Rows: word 0, its n-gram, word 1: (1 + 2 + 0, 0 + 0 + 3) / 3; not the mean of word means.
+  np.testing.assert_allclose(h, [[1.0, 1.0]])
+  np.testing.assert_allclose(weight, [1.0])
+  c = jnp.array([1.0, -1.0])
+  gw, gn = jax.grad(lambda w, n: objectives.cbow_subword_hidden(w, n, ids, mask)[0][0] @ c,
+                    argnums=(0, 1))(words, ngrams)
+  np.testing.assert_allclose(gw, [c, c, [0.0, 0.0]])  # Unscaled; nothing for the masked slot.
+  np.testing.assert_allclose(gn[0, 0], c)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("combo", [{}, {"model": "cbow", "hs": True, "num_ns": 0}])
 def test_training_with_subwords_learns_planted_topics_and_writes_a_loadable_bin(
-    planted_file, tmp_path):
+    planted_file, tmp_path, combo):
   from test_train_e2e import _topic_purity, tiny_config  # pylint: disable=import-outside-toplevel
 
   from w2v_jax import export, train  # pylint: disable=import-outside-toplevel
@@ -175,13 +199,15 @@ def test_training_with_subwords_learns_planted_topics_and_writes_a_loadable_bin(
   workdir = str(tmp_path / "run")
   # n-grams such as "<t1" are shared by a topic's 6 words, and a batch sums their updates.
   config = tiny_config(planted_file, subwords=True, minn=2, maxn=4, bucket=4093, batch_size=64,
-                       learning_rate=0.01)
+                       learning_rate=0.01, **combo)
   summary = train.train_and_evaluate(config, workdir)
   words, vectors = export.read_word2vec(f"{workdir}/vectors.bin")
   assert _topic_purity(words, vectors) > 0.95
   model = export.read_fasttext_bin(f"{workdir}/model.bin")
   assert model.words == words and model.input.shape == (len(words) + 4093, 16)
   assert (model.args["minn"], model.args["maxn"], model.args["bucket"]) == (2, 4, 4093)
+  assert model.args["loss"] == export.FASTTEXT_LOSS["hs" if combo else "ns"]
+  assert model.output.shape == (len(words), 16)
   composed = subwords.SubwordVectors(tuple(model.words), model.input[:len(words)],
                                      model.input[len(words):], 2, 4)
   np.testing.assert_allclose(composed.vocabulary_vectors(), vectors, rtol=1e-6, atol=1e-7)

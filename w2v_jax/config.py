@@ -184,6 +184,9 @@ class Config:
         (not self.subwords or self.minn >= 1, "minn", "must be >= 1"),
         (not self.subwords or self.minn <= self.maxn, "minn", f"must be <= --maxn={self.maxn}"),
         (not self.subwords or self.bucket >= 1, "bucket", "must be >= 1 with --subwords"),
+        (not (self.subwords and self.model == "cbow") or (self.cbow_mean and not self.cbow_koan),
+         "subwords", "CBOW with subwords is fastText's mean of every input row: drop "
+         "--nocbow_mean / --cbow_koan"),
         (self.ns_exponent >= 0, "ns_exponent", "must be >= 0"),
         (0 <= self.min_learning_rate_ratio <= 1, "min_learning_rate_ratio",
          "must be in [0, 1]"),

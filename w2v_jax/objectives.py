@@ -84,6 +84,19 @@ def subword_inputs(words_SxD: jax.Array, ngrams_SxGxD: jax.Array, ngram_ids_SxG:
   return sg(mean_SxD) + (total_SxD - sg(total_SxD))
 
 
+def cbow_subword_hidden(
+    words_SxD: jax.Array, ngrams_SxGxD: jax.Array, ngram_ids_SxG: jax.Array, mask_S: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """fastText's CBOW: h is the mean of all the context words' rows and all their n-gram rows
+  (a word with more n-grams weighs more), and every one of those rows gets the error unscaled."""
+  total_D = mask_S @ (words_SxD + jnp.sum(ngrams_SxGxD, axis=1))
+  count = mask_S @ (1.0 + jnp.sum(ngram_ids_SxG >= 0, axis=-1))
+  mean_D = total_D / jnp.maximum(count, 1.0)
+  sg = jax.lax.stop_gradient
+  h_D = sg(mean_D) + (total_D - sg(total_D))
+  return h_D[None, :], jnp.minimum(jnp.sum(mask_S), 1.0)[None]
+
+
 def _scores(h_HxD: jax.Array, rows_NxD: jax.Array) -> jax.Array:
   """h . row for every pair, [H, N].
 
@@ -243,13 +256,16 @@ class Word2Vec:
 
   def loss(self, vectors: dict[str, jax.Array], example: Batch) -> tuple[jax.Array, dict]:
     mask_S = example["mask"]
-    inputs_SxD = vectors["inputs"]
-    if self.bucket:
-      inputs_SxD = subword_inputs(inputs_SxD, vectors["ngrams"], example["subwords"])
-    if self.model == "skipgram":
-      h_HxD, weight_H = skipgram_hidden(inputs_SxD, mask_S)
+    if self.bucket and self.model == "cbow":
+      h_HxD, weight_H = cbow_subword_hidden(vectors["inputs"], vectors["ngrams"],
+                                            example["subwords"], mask_S)
+    elif self.bucket:
+      h_HxD, weight_H = skipgram_hidden(
+          subword_inputs(vectors["inputs"], vectors["ngrams"], example["subwords"]), mask_S)
+    elif self.model == "skipgram":
+      h_HxD, weight_H = skipgram_hidden(vectors["inputs"], mask_S)
     else:
-      h_HxD, weight_H = cbow_hidden(inputs_SxD, mask_S, self.cbow)
+      h_HxD, weight_H = cbow_hidden(vectors["inputs"], mask_S, self.cbow)
     total, correct = jnp.zeros(()), jnp.zeros(())
     if self.num_ns:
       total, correct = self._sampled(h_HxD, weight_H, vectors, example)
