@@ -38,9 +38,6 @@ def write_npz(f, arrays: dict[str, np.ndarray]) -> None:
 def save(directory: str, step: int, payload: Any, keep: int = 2) -> str:
   """Writes `ckpt-<step>.npz`, then points `latest` at it; keeps the newest `keep` files."""
   os.makedirs(directory, exist_ok=True)
-  for leftover in os.listdir(directory):  # A write a killed process left unfinished.
-    if leftover.startswith("ckpt-") and leftover.endswith(".tmp"):
-      os.unlink(os.path.join(directory, leftover))
   name = f"ckpt-{step:010d}.npz"
   with io_utils.atomic_open(os.path.join(directory, name), "wb") as f:
     write_npz(f, {k: np.asarray(jax.device_get(v)) for k, v in _flat(payload).items()})

@@ -89,7 +89,7 @@ def encode_to_files(
   try:
     return _encode_to_files(sentences, vocab, ids_path, offsets_path, sequence_length, chunk)
   except OSError as e:  # The unnamed temp files' errors name no file: name the cache's.
-    raise OSError(e.errno, e.strerror, e.filename or ids_path) from e
+    raise io_utils.named_os_error(e, ids_path) from e
 
 
 def _encode_to_files(sentences, vocab, ids_path, offsets_path, sequence_length, chunk) -> int:

@@ -31,9 +31,17 @@ def atomic_open(path: str, mode: str = "w", **kwargs) -> Iterator[IO]:
   except BaseException as e:
     with contextlib.suppress(FileNotFoundError):
       os.unlink(tmp)
-    if isinstance(e, OSError) and e.errno is not None:  # Name the file meant, not the temp.
-      raise OSError(e.errno, e.strerror, path) from e
+    if isinstance(e, OSError):  # Name the file meant, not the temp.
+      raise named_os_error(e, path, replace=True) from e
     raise
+
+
+def named_os_error(e: OSError, path: str, replace: bool = False) -> OSError:
+  """`e` naming `path`, where it names no file (a failed write or flush names none) or
+  `replace`s the one it names; the one-line messages for the user come from this name."""
+  if e.filename and not replace:
+    return e
+  return OSError(e.errno, e.strerror or str(e), path)
 
 
 def remove_temps(directory: str) -> list[str]:

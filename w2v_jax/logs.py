@@ -16,12 +16,6 @@ HParam = int | float | str | bool
 # first five hyperparameters and metrics of an experiment ticked.
 HPARAMS_METRICS = ("eval/analogy_accuracy", "eval/analogy_accuracy_all", "eval/wordsim_spearman",
                    "train/loss", "train/words_per_sec")
-HPARAMS_STATUSES = ("success", "failure", "running")
-
-
-def named_os_error(e: OSError, path: str) -> OSError:
-  """`e` naming `path` when it names no file itself (a failed write or flush names none)."""
-  return e if e.filename else OSError(e.errno, e.strerror or str(e), path)
 
 
 class EventFile:
@@ -38,7 +32,7 @@ class EventFile:
     try:
       self._writer = EventsWriter(os.path.join(logdir, "events"), suffix)
     except OSError as e:
-      raise named_os_error(e, os.path.join(logdir, "events.out.tfevents.*")) from e
+      raise io_utils.named_os_error(e, os.path.join(logdir, "events.out.tfevents.*")) from e
     self.path = self._writer._file_name  # pylint: disable=protected-access
 
   def write(self, summaries: Sequence[Any], step: int = 0) -> None:
@@ -49,13 +43,13 @@ class EventFile:
         self._writer.write_event(Event(wall_time=time.time(), step=step, summary=summary))
       self._writer.flush()
     except OSError as e:
-      raise named_os_error(e, self.path) from e
+      raise io_utils.named_os_error(e, self.path) from e
 
   def close(self) -> None:
     try:
       self._writer.close()
     except OSError as e:
-      raise named_os_error(e, self.path) from e
+      raise io_utils.named_os_error(e, self.path) from e
 
 
 class MetricLog:
@@ -72,7 +66,7 @@ class MetricLog:
       with open(self.path, "a", encoding="utf-8") as f:
         f.write(json.dumps(io_utils.json_safe({"step": step, **values})) + "\n")
     except OSError as e:
-      raise named_os_error(e, self.path) from e
+      raise io_utils.named_os_error(e, self.path) from e
     self.events.write([summary.scalar(name if "/" in name else f"train/{name}", value)
                        for name, value in values.items() if name != "epoch"], step)
 
@@ -142,7 +136,7 @@ def hparams_start(domains: Mapping[str, Sequence[HParam]], values: Mapping[str, 
 
 
 def hparams_end(status: str) -> Any:
-  """The session end summary: `status` one of HPARAMS_STATUSES."""
+  """The session end summary: `status` "success", "failure" or "running"."""
   # pylint: disable=import-outside-toplevel
   from tensorboardX.proto import api_pb2, plugin_hparams_pb2
 
