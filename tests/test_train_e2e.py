@@ -110,8 +110,12 @@ def bad_inputs(tmp_path):
   latin1.write_bytes("caf\xe9 ok\n".encode("latin-1"))
   one_word = tmp_path / "one_word.txt"
   one_word.write_text("amen amen amen\n", encoding="utf-8")
+  three = tmp_path / "three.txt"
+  three.write_text("alpha beta gamma\n", encoding="utf-8")
+  lonely = tmp_path / "lonely.txt"
+  lonely.write_text("alpha\nbeta\n", encoding="utf-8")
   return {"empty": str(empty), "rare": str(rare), "latin1": str(latin1),
-          "one_word": str(one_word),
+          "one_word": str(one_word), "three": str(three), "lonely": str(lonely),
           "missing": str(tmp_path / "missing.txt")}
 
 
@@ -132,6 +136,13 @@ def bad_inputs(tmp_path):
     ("sync_every", ["--sync_every", "-1"], "--sync_every=-1: must be >= 0"),
     ("rows_with_replicas", ["--replicas", "2", "--table_sharding", "rows"],
      "--table_sharding=rows: needs --replicas=1"),
+    # Three words that do pair up, but subsampling at 1e-3 drops them all: say so.
+    ("three", ["--corpus", "{three}", "--min_count", "1"],
+     "three.txt: no training pairs: subsampling (--subsampling=word2vec --subsample=0.001) "
+     "dropped the words of every one of its 6 examples; on a corpus this small use "
+     "--subsample=0"),
+    ("lonely", ["--corpus", "{lonely}", "--min_count", "1"],
+     "no training pairs: every sentence has fewer than 2 words with count >= 1"),
     ("minn_over_maxn", ["--subwords", "--minn", "4", "--maxn", "3"],
      "--minn=4: must be <= --maxn=3"),
     ("no_buckets", ["--subwords", "--bucket", "0"], "--bucket=0: must be >= 1 with --subwords"),

@@ -126,10 +126,10 @@ def _why_no_pairs(config: Config, source: data_lib.ExampleSource) -> str:
   kept = sum(source.count(0, p) for p in range(source.num_pieces))
   if kept == 0:
     return (f"subsampling (--subsampling={config.subsampling} --subsample={config.subsample:g}) "
-            f"dropped the words of all {examples} it would have; on a corpus this small use "
-            "--subsample=0")
-  return (f"its {kept} make no whole batch of {config.examples_per_step} (--drop_remainder "
-          "drops a partial one)")
+            f"dropped the words of every one of its {examples} examples; on a corpus this small "
+            "use --subsample=0")
+  return (f"its {kept} examples make no whole batch of {config.examples_per_step} "
+          "(--drop_remainder drops a partial one)")
 
 
 def example_negatives(
@@ -169,7 +169,8 @@ def output_side(
     config: Config, vocab: vocab_lib.Vocab, rows: int, objective: objectives.Word2Vec,
     slots: int, batch_size: int,
 ) -> tuple[data_lib.Outputs, negatives_lib.AliasTable | None]:
-  """What the input pipeline adds (negatives, Huffman paths), and the noise the step keeps.
+  """What the input pipeline adds (negatives, Huffman paths, subwords), and the noise the step
+  keeps.
 
   The alias table lives in one place: the pipeline's when negatives are drawn on the host, else
   the train state's.
