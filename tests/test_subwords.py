@@ -274,3 +274,21 @@ def test_query_gives_vectors_neighbours_and_similarity_to_unseen_words(tmp_path)
   assert result.returncode == 2
   assert result.stderr.strip().endswith("'a' has no vector: not in the vocabulary, and no "
                                         "n-gram of 4-6 characters")
+
+
+def test_query_cli_on_a_broken_fasttext_bin_is_one_line(tmp_path):
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+
+  from conftest import ROOT  # pylint: disable=import-outside-toplevel
+
+  from w2v_jax import export  # pylint: disable=import-outside-toplevel
+
+  model, ngram_rows = _model(np.random.default_rng(5), VOCAB)
+  path = tmp_path / "model.bin"
+  export.write_fasttext_bin(str(path), model, ngram_rows)
+  path.write_bytes(path.read_bytes()[:200])
+  result = subprocess.run([sys.executable, "-m", "experiments.query", "--vectors", str(path),
+                           "king"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines() == [f"error: {path}: truncated (ends at byte 200)"]
