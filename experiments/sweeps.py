@@ -201,9 +201,13 @@ every 256, gensim's quality at the speed of rarer merges.""",
 ./launch.sh sweep seed_to_word2vec
 30 runs (seed 1/2/3 x 10 cumulative changes from the faithful seed notebook to the word2vec
 recipe), on the bench corpus, each on a budget of ~57M positive pairs (two word2vec epochs).
-Runtime: ~75 min on 2 cores, AMD EPYC (Adam rows ~2.5 min each, SGD rows ~1 min).
+Runtime: ~2 h 15 min on 2 cores, AMD EPYC, measured with other jobs on the machine (Adam rows
+3-6 min each, SGD rows ~1.5 min).
 Shows which of the notebook's choices cost the most: analogy accuracy (in-vocabulary questions
 and all 19,544) and WordSim-353 after each change, with the spread over seeds.
+Expected (means of 3 seeds, in-vocabulary analogy / all questions / WS353): faithful seed
+.027 / .002 / .31; redrawn every epoch .27 / .022 / .50; word2vec recipe at 4,096 words
+.49 / .040 / .62, at min_count 5 .13 / .070 / .44 (harder questions and pairs).
 Report: docs/sweeps/seed_to_word2vec/README.md.""",
         base={"corpus": ["../shared/data/bench-corpus.txt.gz"], "preset": "seed",
               "batch_size": 1024, **_QUIET, **_ONE_MODEL},
