@@ -55,6 +55,11 @@ class ExampleSettings:
   # ... in whole batches: each epoch starts a new batch and drops its last partial one.
   drop_remainder: bool = False
 
+  @property
+  def slots(self) -> int:
+    """Context slots per example: a window's 2W, a pair's one."""
+    return 2 * self.window_size if self.layout == "windows" else 1
+
 
 @dataclasses.dataclass(frozen=True)
 class Position:
@@ -104,7 +109,6 @@ class ExampleSource:
 
   def _order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
     """The epoch's sentence permutation and where each piece's sentences start in it."""
-    epoch = self.content_epoch(epoch)
     cached = self._order_cache
     if cached is None or cached[0] != epoch:
       rng = np.random.default_rng([self.seed, epoch, 0, _ORDER_STREAM])
@@ -150,7 +154,7 @@ class ExampleSource:
   @property
   def slots(self) -> int:
     """Context slots per example."""
-    return 2 * self.settings.window_size if self.settings.layout == "windows" else 1
+    return self.settings.slots
 
   def count(self, epoch: int, piece: int) -> int:
     """Examples of one piece (without building them, for pairs)."""
@@ -197,9 +201,8 @@ class Outputs:
 
   def add(self, batches: dict[str, np.ndarray], rng_key: list[int]) -> None:
     steps = batches["centres"].shape[0]
-    if self.subwords is not None:
-      batches["subwords"] = np.where(batches["mask"][..., None] > 0,
-                                     self.subwords[batches["contexts"]], -1).astype(np.int32)
+    if self.subwords is not None:  # Masked slots' rows are dropped by the step, as inputs are.
+      batches["subwords"] = self.subwords[batches["contexts"]]
     if self.noise is not None:
       rng = np.random.default_rng(rng_key)
       batches["negatives"] = negatives_lib.sample_alias_np(

@@ -10,7 +10,6 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-import numpy as np
 
 
 @contextlib.contextmanager
@@ -102,8 +101,3 @@ def json_safe(obj: Any) -> Any:
 
 def atomic_write_json(path: str, obj: Any) -> None:
   atomic_write_text(path, json.dumps(json_safe(obj), indent=2, sort_keys=True) + "\n")
-
-
-def atomic_save_npy(path: str, array: np.ndarray) -> None:
-  with atomic_open(path, "wb") as f:
-    np.save(f, array)

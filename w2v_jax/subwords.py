@@ -160,12 +160,13 @@ class SubwordVectors:
   def index(self) -> dict[str, int]:
     return {w: i for i, w in enumerate(self.words)}
 
+  @functools.cached_property
   def table(self) -> Subwords:
     return subwords(self.words, self.minn, self.maxn, self.bucket)
 
   def vocabulary_vectors(self, chunk: int = 4096) -> np.ndarray:
     """[V, D]: every vocabulary word's composed vector (chunked: no [V, G, D] temporary)."""
-    table = self.table()
+    table = self.table
     out = np.array(self.word_rows, np.float32, copy=True)
     counts = np.diff(table.offsets)
     for start in range(0, len(out), chunk):

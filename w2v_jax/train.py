@@ -138,12 +138,11 @@ def example_negatives(
   """For a fixed training set, `draw(rng, n)`: n examples' negatives, drawn with them once."""
   if not (config.fixed_training_set and config.num_ns):
     return None
-  slots = 2 * settings.window_size if settings.layout == "windows" else 1
   objective = build_objective(config)
   noise = noise_table(config, vocab, len(vocab))
 
   def draw(rng: np.random.Generator, n: int) -> np.ndarray:
-    shape = objective.negatives_shape(n, slots)
+    shape = objective.negatives_shape(n, settings.slots)
     if noise is not None:
       return negatives_lib.sample_alias_np(rng, noise, shape)
     # TF's sampler: each example's (or pair's) K negatives distinct.
@@ -365,8 +364,8 @@ def _finish(config: Config, vectors_dir: str | None, place: placement.Placement,
   raw_words = prep.corpus.raw_words
   words = list(prep.vocab.words)
   vectors, composer = _vectors(config, place, result.state, prep.vocab)
-  if vectors_dir is not None and config.subwords:
-    _write_fasttext(vectors_dir, config, prep, place, result)
+  if vectors_dir is not None and composer is not None:
+    _write_fasttext(vectors_dir, config, prep, composer, place, result)
   # Frees the device tables, and the heap pages the input pipeline's arrays left in glibc's
   # per-thread arenas, before export and evaluation, which had been the peak: 422 -> 383 MB RSS
   # on one epoch of the bench corpus.
@@ -418,7 +417,8 @@ def _vectors(config: Config, place: placement.Placement, state: Any, vocab: voca
   return composer.vocabulary_vectors(), composer
 
 
-def _write_fasttext(workdir: str, config: Config, prep: Prepared, place: placement.Placement,
+def _write_fasttext(workdir: str, config: Config, prep: Prepared,
+                    composer: subwords_lib.SubwordVectors, place: placement.Placement,
                     result: loop.LoopResult) -> None:
   """model.bin in fastText's layout (fastText and gensim's load_facebook_model read it)."""
   vocab = prep.vocab
@@ -434,9 +434,9 @@ def _write_fasttext(workdir: str, config: Config, prep: Prepared, place: placeme
           "minn": config.minn, "maxn": config.maxn, "lr_update_rate": 100,
           "t": config.subsample}
   model = export.FastTextModel(args, list(vocab.words), vocab.counts, prep.corpus.raw_words,
-                               place.table(result.state, "input")[:len(vocab)], output)
+                               composer.word_rows, output)
   export.write_fasttext_bin(os.path.join(workdir, "model.bin"), model,
-                            place.table(result.state, "ngrams")[:config.bucket])
+                            composer.ngram_rows[:config.bucket])
 
 
 def _progress(config: Config, total: int, initial: int, show: bool = True):
