@@ -98,11 +98,14 @@ def main(argv: list[str]) -> int:
 
 def _train(config: config_lib.Config) -> int:
   """Trains in the (locked) run directory; returns the exit status."""
+  import jax  # pylint: disable=import-outside-toplevel
+
   from w2v_jax import io_utils, text, train  # pylint: disable=import-outside-toplevel
 
   try:
-    with io_utils.atomic_open(os.path.join(FLAGS.out_dir, "flags.txt"), "w") as f:
-      f.write(FLAGS.flags_into_string())
+    if jax.process_index() == 0:  # The run's own file; the other processes run the same flags.
+      with io_utils.atomic_open(os.path.join(FLAGS.out_dir, "flags.txt"), "w") as f:
+        f.write(FLAGS.flags_into_string())
   except OSError as e:
     return _io_failure(e)
 

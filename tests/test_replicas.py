@@ -176,31 +176,71 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
+# experiments.train with one process made late: process 1 starts preparing its data, and process 0
+# writes its first checkpoint, LATE_S after the others would (past gloo's 30 s rendezvous limit).
+LATE_DRIVER = textwrap.dedent("""\
+    import os, sys, time
+    from absl import app
+    from w2v_jax import checkpoint, train as train_lib
+    from experiments import train
+
+    late_s = float(os.environ["LATE_S"])
+    if os.environ["LATE"] == "prepare":
+      prepare = train_lib.prepare
+      def late_prepare(*args, **kwargs):
+        time.sleep(late_s)
+        return prepare(*args, **kwargs)
+      train_lib.prepare = late_prepare
+    else:
+      save, saved = checkpoint.save, []
+      def late_save(*args, **kwargs):
+        if not saved:
+          time.sleep(late_s)
+        saved.append(True)
+        return save(*args, **kwargs)
+      checkpoint.save = late_save
+    app.run(lambda argv: sys.exit(train.main(argv)))
+    """)
+LATE_S = 35
+
+
 @pytest.mark.slow
 def test_two_processes_on_loopback_give_one_process_vectors(planted_file, tmp_path):
   common = ["--corpus", planted_file, "--min_count", "1", "--epochs", "2", "--window_size", "2",
             "--embedding_dim", "16", "--batch_size", "64", "--steps_per_call", "4",
-            "--sync_every", "4", "--noprogress", "--show_words", "t0w0"]
-  cmd = [sys.executable, "-m", "experiments.train"]
-  one = subprocess.run(cmd + common + ["--replicas", "2", "--out_dir", str(tmp_path / "one")],
+            "--sync_every", "4", "--noprogress", "--show_words", "t0w0",
+            "--subwords", "--minn", "3", "--maxn", "4", "--bucket", "500"]
+  one = subprocess.run([sys.executable, "-m", "experiments.train", *common, "--replicas", "2",
+                        "--out_dir", str(tmp_path / "one")],
                        capture_output=True, text=True, env=ENV, timeout=300, cwd=ROOT)
   assert one.returncode == 0, one.stderr[-3000:]
+  driver = tmp_path / "late.py"
+  driver.write_text(LATE_DRIVER)
   address = f"127.0.0.1:{_free_port()}"
   procs = [subprocess.Popen(
-      cmd + common + ["--replicas", "1", "--out_dir", str(tmp_path / "two"), "--distributed",
-                      "--coordinator_address", address, "--num_processes", "2",
-                      "--process_id", str(k)],
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+      [sys.executable, str(driver), *common, "--replicas", "1", "--out_dir", str(tmp_path / "two"),
+       "--distributed", "--coordinator_address", address, "--num_processes", "2",
+       "--process_id", str(k)],
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+      env={**ENV, "LATE_S": str(LATE_S), "LATE": "checkpoint" if k == 0 else "prepare"})
            for k in range(2)]
-  outs = [p.communicate(timeout=300) for p in procs]
+  outs = [p.communicate(timeout=400) for p in procs]
   for p, (_, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]
-  words_one, a = export.read_word2vec(str(tmp_path / "one" / "vectors.bin"))
-  words_two, b = export.read_word2vec(str(tmp_path / "two" / "vectors.bin"))
-  assert words_one == words_two
-  np.testing.assert_array_equal(a, b)
+  for name in ("vectors.bin", "model.bin"):  # Word vectors, and the n-gram rows with them.
+    words_one, a = _read(tmp_path / "one" / name)
+    words_two, b = _read(tmp_path / "two" / name)
+    assert words_one == words_two
+    np.testing.assert_array_equal(a, b)
   # Written once, by process 0; process 1 kept only its own logs.
   summary = json.load(open(tmp_path / "two" / "summary.json"))
   assert summary["replicas"] == 2
   assert not os.path.exists(tmp_path / "two" / "process-1" / "vectors.bin")
   assert json.load(open(tmp_path / "two" / "process-1" / "status.json"))["status"] == "done"
+
+
+def _read(path):
+  if path.name == "model.bin":
+    model = export.read_fasttext_bin(str(path))
+    return model.words, np.concatenate([model.input, model.output])
+  return export.read_word2vec(str(path))

@@ -7,7 +7,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 
@@ -43,10 +43,14 @@ def named_os_error(e: OSError, path: str, replace: bool = False) -> OSError:
   return OSError(e.errno, e.strerror or str(e), path)
 
 
-def remove_temps(directory: str) -> list[str]:
-  """Deletes the temp files `atomic_open` left below `directory` when its process was killed."""
+def remove_temps(directory: str, skip: Callable[[str], bool] = lambda name: False) -> list[str]:
+  """Deletes the temp files `atomic_open` left below `directory` when its process was killed.
+
+  Subdirectories whose name `skip` accepts are not entered (another live writer's files).
+  """
   removed = []
-  for root, _, names in os.walk(directory):
+  for root, dirs, names in os.walk(directory):
+    dirs[:] = [d for d in dirs if not skip(d)]
     for name in names:
       if name.endswith(".tmp"):
         with contextlib.suppress(FileNotFoundError):

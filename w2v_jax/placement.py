@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,8 @@ class Placement:
   put: Callable[[dict[str, np.ndarray], tuple[str, ...]], dict[str, jax.Array]]
   to_host: Callable[[Any], Any]  # The state as NumPy (every process takes part).
   table: Callable[[Any, str], np.ndarray]  # One (merged) table as NumPy, e.g. "input".
+  # Every process waits for the others (after work that only some do, before a collective).
+  sync: Callable[[], None] = lambda: None
 
   def put_batches(self, batches: dict[str, np.ndarray], objective: Any) -> dict[str, jax.Array]:
     return self.put(batches, tuple(getattr(objective, "shared_keys", ())))
@@ -99,6 +102,17 @@ def _one_model(batch_size: int, table_sharding: str) -> Placement:
 
 def _replicas(per_process: int, batch_size: int, sync_every: int, merge: str) -> Placement:
   mesh = replicas.make_mesh(per_process)
+  # Barrier names in call order, the same in every process (they make the same calls).
+  names = itertools.count()
+
+  def sync():
+    replicas.process_barrier(f"w2v_jax/sync/{next(names)}")
+
+  def synced(fn):  # Reads that gather across processes start together.
+    def wrapped(*args):
+      sync()
+      return fn(*args)
+    return wrapped
 
   def compile_steps(state, tx, objective):
     del state  # Placed already; shard_map's specs apply to every leaf.
@@ -112,12 +126,13 @@ def _replicas(per_process: int, batch_size: int, sync_every: int, merge: str) ->
       restore=lambda state: replicas.put_state(state, mesh),
       compile=compile_steps,
       put=lambda batches, shared: replicas.put_batches(batches, mesh, shared),
-      to_host=replicas.to_host,
-      table=replicas.make_merged_table(mesh, merge),
+      to_host=synced(replicas.to_host),
+      table=synced(replicas.make_merged_table(mesh, merge)),
+      sync=sync,
   )
 
 
-def step_of(state: Any) -> int:
-  """The step count of a placed state (replicas share theirs)."""
+def step_of(place: Placement, state: Any) -> int:
+  """The step count of a placed state (replicas share theirs); every process takes part."""
   train = state.train if isinstance(state, replicas.ReplicaState) else state
-  return int(np.asarray(replicas.to_host(train.step)).reshape(-1)[0])
+  return int(np.asarray(place.to_host(train.step)).reshape(-1)[0])

@@ -19,6 +19,11 @@ Every state leaf has a leading replica axis [R, ...] split over the mesh axis; a
 is [steps, R * B, ...] with replica r training on columns r*B:(r+1)*B, so N replicas merged (sum)
 after every step take exactly the SGD step of one device on the whole block.
 
+Across processes, XLA's CPU collectives (gloo) give up when one process reaches a collective 30 s
+before another, a limit no flag changes; uneven host work before one (a slower start, process 0
+writing a checkpoint) is therefore bridged by `process_barrier`, which waits on the coordination
+service for as long as it takes.
+
 On CPU host devices, keep only a few calls in flight (`loop.run` fetches each call's metrics two
 calls later): with hundreds of calls queued at once, XLA's in-process collectives deadlocked
 here (both worker threads of a 2-core machine waiting at one device's rendezvous).
@@ -40,6 +45,7 @@ from w2v_jax import step as step_lib
 
 AXIS = "replica"
 MERGES = ("sum", "mean")
+BARRIER_TIMEOUT_S = 24 * 3600  # A process that never arrives is a dead one; the heartbeat says so.
 
 
 @struct.dataclass
@@ -98,6 +104,19 @@ def put_batches(batches: dict[str, np.ndarray], mesh: Mesh,
     return P() if key in shared_keys else P(None, AXIS)
 
   return {k: _put(v, lambda x, k=k: NamedSharding(mesh, spec(k))) for k, v in batches.items()}
+
+
+def process_barrier(name: str, timeout_s: float = BARRIER_TIMEOUT_S) -> None:
+  """Returns when every process has reached the barrier `name` (at once, in one process).
+
+  Every process must pass the same names in the same order; a name is used once.
+  """
+  if jax.process_count() == 1:
+    return
+  from jax._src import distributed  # pylint: disable=import-outside-toplevel
+
+  # The coordination service's barrier, as jax.experimental.array_serialization uses it.
+  distributed.global_state.client.wait_at_barrier(name, timeout_in_ms=int(timeout_s * 1000))
 
 
 def to_host(tree: Any) -> Any:

@@ -243,8 +243,9 @@ def train_and_evaluate(
   rundir = workdir if primary else os.path.join(workdir, f"process-{jax.process_index()}")
   os.makedirs(rundir, exist_ok=True)
   # What a killed run was writing: the run directory is this run's alone (experiments.train
-  # holds its lock), so no other writer's file is in flight.
-  io_utils.remove_temps(rundir)
+  # holds its lock), so no other writer's file is in flight, but for the other processes' own
+  # folders of a distributed run.
+  io_utils.remove_temps(rundir, skip=lambda name: name.startswith("process-"))
   ckpt_dir = os.path.join(workdir, "checkpoints")
   if resume:
     _check_resumable(config, workdir)
@@ -281,7 +282,7 @@ def train_and_evaluate(
     state = place.restore(restored["state"])
     position = data_lib.Position(**{k: int(v) for k, v in restored["position"].items()})
     words_done = float(restored["words"])
-    logging.info("resumed from %s at step %d", ckpt_path, placement.step_of(state))
+    logging.info("resumed from %s at step %d", ckpt_path, placement.step_of(place, state))
   memory.release_freed()  # What encoding the corpus and initialising the tables left behind.
   setup_seconds = time.perf_counter() - t_setup
 
@@ -303,8 +304,9 @@ def train_and_evaluate(
     payload = place.to_host(_payload(state, pos, words_done))  # A collective: every process.
     if primary:
       checkpoint_lib.save(ckpt_dir, step, payload)
+    place.sync()  # The others wait here, not at the next merge's collective.
 
-  start_step = placement.step_of(state)
+  start_step = placement.step_of(place, state)
   hooks = loop.Hooks(
       log=log.write,
       checkpoint=save_checkpoint,
@@ -364,8 +366,11 @@ def _finish(config: Config, vectors_dir: str | None, place: placement.Placement,
   raw_words = prep.corpus.raw_words
   words = list(prep.vocab.words)
   vectors, composer = _vectors(config, place, result.state, prep.vocab)
-  if vectors_dir is not None and composer is not None:
-    _write_fasttext(vectors_dir, config, prep, composer, place, result)
+  if composer is not None:
+    output = _output_rows(config, place, result.state, len(prep.vocab))
+    if vectors_dir is not None:
+      _write_fasttext(vectors_dir, config, prep, composer, output)
+    del output
   # Frees the device tables, and the heap pages the input pipeline's arrays left in glibc's
   # per-thread arenas, before export and evaluation, which had been the peak: 422 -> 383 MB RSS
   # on one epoch of the bench corpus.
@@ -373,6 +378,7 @@ def _finish(config: Config, vectors_dir: str | None, place: placement.Placement,
   memory.release_freed()
   if vectors_dir is not None:
     _write_vectors(vectors_dir, words, vectors)
+  place.sync()  # The others wait for process 0's files here, not in shutdown's shorter wait.
   vectors_written_time = time.time()
   eval_results = result.eval_results
   if not eval_results:
@@ -417,16 +423,22 @@ def _vectors(config: Config, place: placement.Placement, state: Any, vocab: voca
   return composer.vocabulary_vectors(), composer
 
 
+def _output_rows(config: Config, place: placement.Placement, state: Any, words: int
+                 ) -> np.ndarray:
+  """The output side as fastText keeps it, [V, D]: NS's context rows, or HS's V - 1 inner nodes.
+
+  Every process takes part (a gather across processes where the tables are split)."""
+  if config.num_ns:
+    return place.table(state, "output")[:words]
+  output = np.zeros((words, config.embedding_dim), np.float32)
+  output[:words - 1] = place.table(state, "tree")[:words - 1]
+  return output
+
+
 def _write_fasttext(workdir: str, config: Config, prep: Prepared,
-                    composer: subwords_lib.SubwordVectors, place: placement.Placement,
-                    result: loop.LoopResult) -> None:
+                    composer: subwords_lib.SubwordVectors, output: np.ndarray) -> None:
   """model.bin in fastText's layout (fastText and gensim's load_facebook_model read it)."""
   vocab = prep.vocab
-  if config.num_ns:
-    output = place.table(result.state, "output")[:len(vocab)]
-  else:  # Hierarchical softmax: the V - 1 inner nodes, as fastText keeps them, in V rows.
-    output = np.zeros((len(vocab), config.embedding_dim), np.float32)
-    output[:len(vocab) - 1] = place.table(result.state, "tree")[:len(vocab) - 1]
   args = {"dim": config.embedding_dim, "ws": config.window_size, "epoch": config.epochs,
           "min_count": config.min_count, "neg": config.num_ns, "word_ngrams": 1,
           "loss": export.FASTTEXT_LOSS["ns" if config.num_ns else "hs"],
