@@ -46,10 +46,31 @@ def test_subwords_table_compact_and_padded():
                                       for g in subwords.ngrams(word, 3, 6)]
     assert table.of(i).tolist() == want, word
   assert table.ids.dtype == np.int32 and table.offsets[-1] == len(table.ids)
-  padded = table.padded()
-  assert padded.shape == (len(WORDS), max(np.diff(table.offsets)))
-  assert padded[1].tolist()[:3] == table.of(1).tolist() and set(padded[1, 3:]) == {-1}
-  assert (table.padded(width=2)[0] == table.of(0)[:2]).all()
+
+
+def test_slots_ngrams_flat_per_replica_chunk():
+  # Word 0 has n-grams 10, 11; word 1: 20; word 2: none; word 3: 30, 31, 32.
+  table = subwords.Subwords(np.array([0, 2, 3, 3, 6]), np.array([10, 11, 20, 30, 31, 32]), 50)
+  words = np.array([[[0, 3], [1, 0], [3, 2], [2, 1]]])  # [steps 1, N 4, S 2]
+  live = np.array([[[1, 1], [1, 0], [0, 1], [1, 1]]], bool)
+  ids, slots = table.of_slots(words, live, chunks=2)
+  # Chunk 0 (columns 0-1): slots 0 (word 0), 1 (word 3), 2 (word 1); 3 is dead. 6 n-grams.
+  # Chunk 1 (columns 2-3): slot 1 (word 2: none), 2 (word 2: none), 3 (word 1). 1 n-gram.
+  assert ids.shape == slots.shape == (1, 2 * 64)
+  assert ids[0, :7].tolist() == [10, 11, 30, 31, 32, 20, -1]
+  assert slots[0, :6].tolist() == [0, 0, 1, 1, 1, 2]
+  assert ids[0, 64:66].tolist() == [20, -1] and slots[0, 64] == 3
+  assert (ids[0, 6:64] == -1).all() and (ids[0, 65:] == -1).all()
+  assert (slots[0, 6:64] == 0).all() and (slots[0, 65:] == 0).all()
+  one_chunk = table.of_slots(words, live)[0]
+  assert one_chunk[0, :7].tolist() == [10, 11, 30, 31, 32, 20, 20]
+
+
+def test_capacity_pads_at_most_a_quarter():
+  assert [subwords.capacity(n) for n in (0, 64, 65, 129, 161, 1000, 65537)] == [
+      64, 64, 80, 160, 192, 1024, 81920]
+  for n in range(65, 5000):
+    assert n <= subwords.capacity(n) <= 1.25 * n + 1
 
 
 def test_bad_settings_are_one_line_errors():
@@ -147,6 +168,22 @@ def test_gensim_loads_the_bin_with_the_same_vectors_in_and_out_of_vocabulary(tmp
     np.testing.assert_allclose(loaded.wv[word], ours.vector(word), rtol=1e-5, atol=1e-6)
 
 
+def test_ngram_sums_gather_flat_rows_into_their_slots():
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
+  from w2v_jax import objectives  # pylint: disable=import-outside-toplevel
+
+  rows = jnp.array([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0], [0.0, 0.0]])  # The last is padding.
+  ids, slots = jnp.array([7, 9, 4, -1]), jnp.array([0, 0, 2, 0])
+  sums, counts = objectives.ngram_sums(rows, ids, slots, 3)
+  np.testing.assert_allclose(sums, [[1.0, 1.0], [0.0, 0.0], [2.0, 2.0]])
+  np.testing.assert_allclose(counts, [2.0, 0.0, 1.0])
+  c = jnp.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+  grads = jax.grad(lambda r: jnp.sum(objectives.ngram_sums(r, ids, slots, 3)[0] * c))(rows)
+  np.testing.assert_allclose(grads[:3], [[1.0, 2.0], [1.0, 2.0], [5.0, 6.0]])
+
+
 def test_subword_inputs_are_means_whose_rows_all_get_the_error_unscaled():
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
@@ -154,16 +191,15 @@ def test_subword_inputs_are_means_whose_rows_all_get_the_error_unscaled():
   from w2v_jax import objectives  # pylint: disable=import-outside-toplevel
 
   words = jnp.array([[1.0, 2.0], [3.0, 5.0]])
-  ngrams = jnp.array([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]],  # Two n-grams, one padding slot.
-                      [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]])  # None.
-  ids = jnp.array([[7, 9, -1], [-1, -1, -1]])
-  h = objectives.subword_inputs(words, ngrams, ids)
+  sums = jnp.array([[1.0, 1.0], [0.0, 0.0]])  # Word 0: two n-gram rows (1, 0) + (0, 1); word 1: none.
+  counts = jnp.array([2.0, 0.0])
+  h = objectives.subword_inputs(words, sums, counts)
   np.testing.assert_allclose(h, [[2.0 / 3, 1.0], [3.0, 5.0]])  # (1+1+0)/3, (2+0+1)/3.
   c = jnp.array([0.5, -2.0])
-  gw, gn = jax.grad(lambda w, n: jnp.sum(objectives.subword_inputs(w, n, ids) @ c),
-                    argnums=(0, 1))(words, ngrams)
+  gw, gs = jax.grad(lambda w, n: jnp.sum(objectives.subword_inputs(w, n, counts) @ c),
+                    argnums=(0, 1))(words, sums)
   np.testing.assert_allclose(gw, [c, c])  # Not c / 3: fastText applies the error unscaled.
-  np.testing.assert_allclose(gn[0, :2], [c, c])
+  np.testing.assert_allclose(gs[0], c)  # And so does every n-gram row of the sum.
 
 
 def test_cbow_with_subwords_averages_every_input_row_as_fasttext():
@@ -173,19 +209,77 @@ def test_cbow_with_subwords_averages_every_input_row_as_fasttext():
   from w2v_jax import objectives  # pylint: disable=import-outside-toplevel
 
   words = jnp.array([[1.0, 0.0], [0.0, 3.0], [9.0, 9.0]])  # The third slot is masked out.
-  ngrams = jnp.array([[[2.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]], [[5.0, 5.0],
-                                                                            [5.0, 5.0]]])
-  ids = jnp.array([[4, -1], [-1, -1], [1, 2]])
+  sums = jnp.array([[2.0, 0.0], [0.0, 0.0], [10.0, 10.0]])  # n-gram rows: 1, 0 and 2 of them.
+  counts = jnp.array([1.0, 0.0, 2.0])
   mask = jnp.array([1.0, 1.0, 0.0])
-  h, weight = objectives.cbow_subword_hidden(words, ngrams, ids, mask)
+  h, weight = objectives.cbow_subword_hidden(words, sums, counts, mask)
   # Rows: word 0, its n-gram, word 1: (1 + 2 + 0, 0 + 0 + 3) / 3; not the mean of word means.
   np.testing.assert_allclose(h, [[1.0, 1.0]])
   np.testing.assert_allclose(weight, [1.0])
   c = jnp.array([1.0, -1.0])
-  gw, gn = jax.grad(lambda w, n: objectives.cbow_subword_hidden(w, n, ids, mask)[0][0] @ c,
-                    argnums=(0, 1))(words, ngrams)
+  gw, gs = jax.grad(lambda w, n: objectives.cbow_subword_hidden(w, n, counts, mask)[0][0] @ c,
+                    argnums=(0, 1))(words, sums)
   np.testing.assert_allclose(gw, [c, c, [0.0, 0.0]])  # Unscaled; nothing for the masked slot.
-  np.testing.assert_allclose(gn[0, 0], c)
+  np.testing.assert_allclose(gs[0], c)
+
+
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_subword_step_updates_each_row_as_fasttext(model):
+  """One SGD step on a hand-made batch against fastText's update written out in NumPy."""
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  import optax  # pylint: disable=import-outside-toplevel
+
+  from w2v_jax import objectives, step  # pylint: disable=import-outside-toplevel
+
+  rng = np.random.default_rng(0)
+  V, bucket, D, lr = 6, 11, 4, 0.1
+  table = subwords.Subwords(np.array([0, 2, 3, 3, 6, 7, 9]),
+                            np.array([1, 4, 4, 0, 1, 7, 2, 9, 1]), bucket)
+  contexts = np.array([[1, 3], [0, 5]])
+  mask = np.array([[1.0, 1.0], [1.0, 0.0]], np.float32)
+  batch = {"centres": np.array([2, 4]), "contexts": contexts, "mask": mask,
+           "negatives": np.array([[0], [1]])}
+  batch["ngrams"], batch["ngram_slots"] = table.of_slots(contexts[None], mask[None] > 0)
+  batch = {k: v[0] if k.startswith("ngram") else v for k, v in batch.items()}
+  params = {"input": rng.normal(size=(V, D)).astype(np.float32),
+            "ngrams": rng.normal(size=(bucket, D)).astype(np.float32),
+            "output": rng.normal(size=(V, D)).astype(np.float32)}
+  objective = objectives.Word2Vec(model=model, num_ns=1, bucket=bucket)
+  tx = optax.sgd(lr)
+  state = step.TrainState(step=jnp.zeros((), jnp.int32), params=jax_tree(params),
+                          opt_state={k: tx.init(v) for k, v in params.items()},
+                          key=jnp.zeros((2,), jnp.uint32), noise=None)
+  new, _ = step.train_step(state, {k: jnp.asarray(v) for k, v in batch.items()}, tx=tx,
+                           objective=objective)
+
+  want = {k: v.astype(np.float64) for k, v in params.items()}
+  sig = lambda x: 1 / (1 + np.exp(-x))
+  for b in range(2):
+    live = [s for s in range(2) if mask[b, s]]
+    rows = {s: (["input", contexts[b, s]],
+                [["ngrams", g] for g in table.of(contexts[b, s])]) for s in live}
+    if model == "skipgram":
+      groups = [[rows[s][0], *rows[s][1]] for s in live]
+    else:
+      groups = [[r for s in live for r in [rows[s][0], *rows[s][1]]]]
+    for group in groups:
+      h = np.mean([params[t][i] for t, i in group], axis=0)
+      grad = np.zeros(D)
+      for target, label in ((batch["centres"][b], 1.0), (batch["negatives"][b, 0], 0.0)):
+        g = label - sig(h @ params["output"][target])
+        grad += g * params["output"][target]
+        want["output"][target] += lr * g * h
+      for t, i in group:  # Every row of the mean gets the whole error (fastText's update).
+        want[t][i] += lr * grad
+  for name in params:
+    np.testing.assert_allclose(np.asarray(new.params[name]), want[name], rtol=1e-5, atol=1e-6,
+                               err_msg=name)
+
+
+def jax_tree(params):
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
+  return {k: jnp.asarray(v) for k, v in params.items()}
 
 
 @pytest.mark.slow

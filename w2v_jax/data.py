@@ -29,6 +29,7 @@ from w2v_jax import corpus as corpus_lib
 from w2v_jax import huffman
 from w2v_jax import negatives as negatives_lib
 from w2v_jax import pairs as pairs_lib
+from w2v_jax import subwords as subwords_lib
 
 _NEGATIVES_STREAM = 1  # Separates the negatives' generator from the pairs' ones.
 _ORDER_STREAM = 2  # And the epoch's sentence order.
@@ -197,12 +198,14 @@ class Outputs:
   noise: negatives_lib.AliasTable | None = None  # Draw negatives of `negatives_shape` here.
   negatives_shape: tuple[int, ...] = ()  # One batch's.
   tree: huffman.HuffmanTree | None = None  # Add the centres' paths.
-  subwords: np.ndarray | None = None  # int32 [V, G]: add each context word's n-gram rows.
+  subwords: subwords_lib.Subwords | None = None  # Add the context words' n-gram rows, flat,
+  subword_chunks: int = 1  # in this many column groups (one per replica).
 
   def add(self, batches: dict[str, np.ndarray], rng_key: list[int]) -> None:
     steps = batches["centres"].shape[0]
-    if self.subwords is not None:  # Masked slots' rows are dropped by the step, as inputs are.
-      batches["subwords"] = self.subwords[batches["contexts"]]
+    if self.subwords is not None:
+      batches["ngrams"], batches["ngram_slots"] = self.subwords.of_slots(
+          batches["contexts"], batches["mask"] > 0, self.subword_chunks)
     if self.noise is not None:
       rng = np.random.default_rng(rng_key)
       batches["negatives"] = negatives_lib.sample_alias_np(

@@ -70,27 +70,39 @@ def cbow_hidden(
   return h_D[None, :], jnp.minimum(count, 1.0)[None]
 
 
-def subword_inputs(words_SxD: jax.Array, ngrams_SxGxD: jax.Array, ngram_ids_SxG: jax.Array
+def ngram_sums(ngrams_CxD: jax.Array, ngram_ids_C: jax.Array, slots_C: jax.Array,
+               slots: int) -> tuple[jax.Array, jax.Array]:
+  """Each input slot's n-gram rows summed, [slots, D], and how many there are, [slots].
+
+  The rows come flat, [C] (`Subwords.of_slots`): row c belongs to slot slots_C[c]; rows of id -1
+  (padding) are gathered as zeros and not counted. Its gradient gives every row its slot's.
+  """
+  sums = jax.ops.segment_sum(ngrams_CxD, slots_C, num_segments=slots)
+  counts = jax.ops.segment_sum((ngram_ids_C >= 0).astype(ngrams_CxD.dtype), slots_C,
+                               num_segments=slots)
+  return sums, counts
+
+
+def subword_inputs(words_SxD: jax.Array, ngram_sums_SxD: jax.Array, ngram_counts_S: jax.Array
                    ) -> jax.Array:
-  """fastText's input rows: each the mean of a word's row and its n-gram rows (ids -1: none).
+  """fastText's input rows: each the mean of a word's row and its n-gram rows (`ngram_sums`).
 
   Every one of those rows receives the error unscaled, as fastText applies it (value of the
   mean, gradient of the sum).
   """
-  count_S = 1.0 + jnp.sum(ngram_ids_SxG >= 0, axis=-1)
-  total_SxD = words_SxD + jnp.sum(ngrams_SxGxD, axis=1)  # Rows of id -1 are gathered as zeros.
-  mean_SxD = total_SxD / count_S[:, None]
+  total_SxD = words_SxD + ngram_sums_SxD
+  mean_SxD = total_SxD / (1.0 + ngram_counts_S)[:, None]
   sg = jax.lax.stop_gradient
   return sg(mean_SxD) + (total_SxD - sg(total_SxD))
 
 
 def cbow_subword_hidden(
-    words_SxD: jax.Array, ngrams_SxGxD: jax.Array, ngram_ids_SxG: jax.Array, mask_S: jax.Array
+    words_SxD: jax.Array, ngram_sums_SxD: jax.Array, ngram_counts_S: jax.Array, mask_S: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
   """fastText's CBOW: h is the mean of all the context words' rows and all their n-gram rows
   (a word with more n-grams weighs more), and every one of those rows gets the error unscaled."""
-  total_D = mask_S @ (words_SxD + jnp.sum(ngrams_SxGxD, axis=1))
-  count = mask_S @ (1.0 + jnp.sum(ngram_ids_SxG >= 0, axis=-1))
+  total_D = mask_S @ (words_SxD + ngram_sums_SxD)
+  count = mask_S @ (1.0 + ngram_counts_S)
   mean_D = total_D / jnp.maximum(count, 1.0)
   sg = jax.lax.stop_gradient
   h_D = sg(mean_D) + (total_D - sg(total_D))
@@ -177,8 +189,9 @@ class Word2Vec:
   (negatives_per="pair"; skip-gram only) or a pool [N] (pool_size > 0); with hs, the centre's path:
   points int32 [B, L], codes float32 [B, L], path_mask float32 [B, L]. A window with one context
   slot is a (target, context) pair: the per-pair step. With `bucket` > 0 (fastText's subwords),
-  subwords int32 [B, S, G]: each context word's n-gram rows in the "ngrams" table (-1: none),
-  and each input is the mean of the word's row and those (`subword_inputs`).
+  ngrams and ngram_slots int32 [C]: the n-gram rows of all the batch's live input slots, flat,
+  and the slot (b * S + s) each belongs to (`Subwords.of_slots`); `compose` sums them into their
+  slots, and each input is the mean of the word's row and those (`subword_inputs`).
   """
 
   model: str = "skipgram"
@@ -234,8 +247,8 @@ class Word2Vec:
   def rows(self, batch: Batch) -> dict[str, Rows]:
     mask_BxS = batch["mask"]
     rows = {"inputs": Rows(jnp.where(mask_BxS > 0, batch["contexts"], -1), "input")}
-    if self.bucket:
-      rows["ngrams"] = Rows(jnp.where(mask_BxS[..., None] > 0, batch["subwords"], -1), "ngrams")
+    if self.bucket:  # Flat, not per example: `compose` gives each example its slots' sums.
+      rows["ngrams"] = Rows(batch["ngrams"], "ngrams", shared=True)
     live_B = jnp.any(mask_BxS > 0, axis=1)
     centres_B = jnp.where(live_B, batch["centres"], -1)
     if self.num_ns and self.pool_size:
@@ -254,14 +267,29 @@ class Word2Vec:
       rows["tree"] = Rows(jnp.where(batch["path_mask"] > 0, batch["points"], -1), "tree")
     return rows
 
+  def compose(self, vectors: dict[str, jax.Array], batch: Batch
+              ) -> tuple[dict[str, jax.Array], Batch]:
+    """Before the per-example loss, over the whole batch: the flat n-gram rows summed into their
+    input slots (vectors "ngram_sums" [B, S, D], batch "ngram_counts" [B, S])."""
+    if not self.bucket:
+      return vectors, batch
+    batch_size, slots = batch["mask"].shape
+    sums, counts = ngram_sums(vectors["ngrams"], batch["ngrams"], batch["ngram_slots"],
+                              batch_size * slots)
+    vectors = {k: v for k, v in vectors.items() if k != "ngrams"}
+    vectors["ngram_sums"] = sums.reshape(batch_size, slots, -1)
+    batch = {k: v for k, v in batch.items() if k not in ("ngrams", "ngram_slots")}
+    batch["ngram_counts"] = counts.reshape(batch_size, slots)
+    return vectors, batch
+
   def loss(self, vectors: dict[str, jax.Array], example: Batch) -> tuple[jax.Array, dict]:
     mask_S = example["mask"]
     if self.bucket and self.model == "cbow":
-      h_HxD, weight_H = cbow_subword_hidden(vectors["inputs"], vectors["ngrams"],
-                                            example["subwords"], mask_S)
+      h_HxD, weight_H = cbow_subword_hidden(vectors["inputs"], vectors["ngram_sums"],
+                                            example["ngram_counts"], mask_S)
     elif self.bucket:
-      h_HxD, weight_H = skipgram_hidden(
-          subword_inputs(vectors["inputs"], vectors["ngrams"], example["subwords"]), mask_S)
+      h_HxD, weight_H = skipgram_hidden(subword_inputs(
+          vectors["inputs"], vectors["ngram_sums"], example["ngram_counts"]), mask_S)
     elif self.model == "skipgram":
       h_HxD, weight_H = skipgram_hidden(vectors["inputs"], mask_S)
     else:

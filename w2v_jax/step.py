@@ -2,7 +2,8 @@
 
 The step knows nothing of word2vec: an objective (`w2v_jax.objectives`) says which rows of which
 tables each example reads and what its loss is; the step gathers those rows, vmaps the
-objective's per-example loss over the batch, and applies the Optax transform to the gathered rows
+objective's per-example loss over the batch (after the objective's `compose`, if it has one: what
+is computed over the whole batch first, such as fastText's n-gram sums), and applies the Optax transform to the gathered rows
 only, so a step costs the same at vocabulary 10k or 1M. For transforms with per-parameter state
 (Adam's moments, Adagrad's accumulators) that state is gathered and scattered per row too (lazy
 Adam).
@@ -148,11 +149,14 @@ def train_step(
   vectors = {name: state.params[slots[name].table].at[i].get(mode="fill", fill_value=0)
              for name, i in ids.items()}
   shared = tuple(getattr(objective, "shared_keys", ()))
-  in_axes = ({name: None if slots[name].shared else 0 for name in slots},
-             {k: None if k in shared else 0 for k in batch})
+  compose = getattr(objective, "compose", lambda vectors, batch: (vectors, batch))
 
   def total_loss(vectors):
-    losses_B, aux = jax.vmap(objective.loss, in_axes=in_axes)(vectors, batch)
+    # What the whole batch computes first (fastText's n-gram sums), then the loss per example.
+    vectors, examples = compose(vectors, batch)
+    in_axes = ({k: None if k in slots and slots[k].shared else 0 for k in vectors},
+               {k: None if k in shared else 0 for k in examples})
+    losses_B, aux = jax.vmap(objective.loss, in_axes=in_axes)(vectors, examples)
     return jnp.sum(losses_B), aux
 
   (loss_sum, aux), grads = jax.value_and_grad(total_loss, has_aux=True)(vectors)

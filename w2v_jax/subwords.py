@@ -110,16 +110,41 @@ class Subwords:
   def of(self, word_index: int) -> np.ndarray:
     return self.ids[self.offsets[word_index]:self.offsets[word_index + 1]]
 
-  def padded(self, width: int | None = None) -> np.ndarray:
-    """int32 [V, width]: each word's buckets, then -1 ("no row"); width: the most any word has."""
-    counts = np.diff(self.offsets)
-    width = int(counts.max(initial=0)) if width is None else width
-    table = np.full((len(counts), width), -1, np.int32)
-    rows = np.repeat(np.arange(len(counts)), counts)
-    cols = np.arange(len(self.ids)) - np.repeat(self.offsets[:-1], counts)
-    keep = cols < width
-    table[rows[keep], cols[keep]] = self.ids[keep]
-    return table
+  def of_slots(self, words: np.ndarray, live: np.ndarray, chunks: int = 1
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The n-gram rows of a block's input slots, flat: (ids, slots), each int32 [steps, chunks * C].
+
+    `words`, `live`: [steps, N, S], N = chunks * n. Chunk c (columns c*n:(c+1)*n, a replica's)
+    owns entries c*C:(c+1)*C, each the bucket of one n-gram of one live slot and that slot's
+    index within the chunk, b * S + s; in slot order, then n-gram order. Padding: id -1, slot 0.
+    C, the most any (step, chunk) needs rounded up (`capacity`), keeps the cost of a step that of
+    its n-grams rather than of the longest word's.
+    """
+    steps, columns, width = words.shape
+    groups, per_group = steps * chunks, columns // chunks * width
+    lengths = np.where(live, np.diff(self.offsets)[words], 0).reshape(-1)
+    totals = lengths.reshape(groups, per_group).sum(axis=1)
+    size = capacity(int(totals.max(initial=0)))
+    slot = np.repeat(np.arange(lengths.size), lengths)  # Of every entry, over the whole block.
+    first = np.cumsum(lengths) - lengths  # Each slot's first entry.
+    entry = np.arange(slot.size)
+    ids = self.ids[self.offsets[words.reshape(-1)][slot] + entry - first[slot]]
+    group = slot // per_group
+    position = entry - (np.cumsum(totals) - totals)[group]
+    out_ids = np.full((groups, size), -1, np.int32)
+    out_slots = np.zeros((groups, size), np.int32)
+    out_ids[group, position] = ids
+    out_slots[group, position] = slot % per_group
+    return out_ids.reshape(steps, chunks * size), out_slots.reshape(steps, chunks * size)
+
+
+def capacity(needed: int, least: int = 64) -> int:
+  """`needed` rounded up to 2^k times 1, 1.25, 1.5 or 1.75: at most 25% padding, and few
+  distinct shapes (each one compiles the step once)."""
+  if needed <= least:
+    return least
+  top = 1 << (needed - 1).bit_length()  # The power of two at or above.
+  return next(top // 8 * m for m in (4, 5, 6, 7, 8) if top // 8 * m >= needed)
 
 
 def subwords(words: Sequence[str], minn: int, maxn: int, bucket: int,

@@ -166,25 +166,26 @@ def noise_table(
 
 def output_side(
     config: Config, vocab: vocab_lib.Vocab, rows: int, objective: objectives.Word2Vec,
-    slots: int, batch_size: int,
+    slots: int, batch_size: int, replicas: int = 1,
 ) -> tuple[data_lib.Outputs, negatives_lib.AliasTable | None]:
   """What the input pipeline adds (negatives, Huffman paths, subwords), and the noise the step
   keeps.
 
   The alias table lives in one place: the pipeline's when negatives are drawn on the host, else
-  the train state's.
+  the train state's. Subwords come in one group of columns per replica (each its own slots).
   """
-  tree = huffman.build_huffman(vocab.counts) if config.hs else None
-  ngrams = None
-  if config.subwords:  # Each word's n-gram rows, padded to the most any word has.
-    ngrams = subwords_lib.subwords(vocab.words, config.minn, config.maxn, config.bucket).padded()
+  added = {"tree": huffman.build_huffman(vocab.counts) if config.hs else None}
+  if config.subwords:  # The vocabulary's n-gram rows, computed once.
+    added["subwords"] = subwords_lib.subwords(vocab.words, config.minn, config.maxn,
+                                              config.bucket)
+    added["subword_chunks"] = replicas
   if config.fixed_training_set:  # The examples carry their negatives (`example_negatives`).
-    return data_lib.Outputs(tree=tree, subwords=ngrams), None
+    return data_lib.Outputs(**added), None
   noise = noise_table(config, vocab, rows)
   if noise is not None and config.negatives_on_host:
     shape = objective.negatives_shape(batch_size, slots)
-    return data_lib.Outputs(noise, shape, tree, ngrams), None
-  return data_lib.Outputs(tree=tree, subwords=ngrams), noise
+    return data_lib.Outputs(noise, shape, **added), None
+  return data_lib.Outputs(**added), noise
 
 
 def evaluate_vectors(config: Config, words: list[str], vectors: np.ndarray,
@@ -272,10 +273,10 @@ def train_and_evaluate(
   objective = build_objective(config)
   rows = parallel.padded_rows(len(vocab), place.mesh, place.table_sharding)
   outputs, noise = output_side(config, vocab, rows, objective, prep.source.slots,
-                               place.batch_size)
+                               place.batch_size, place.replicas)
   state = place.init(step_lib.create_train_state(
       jax.random.PRNGKey(config.seed), objective.tables(rows), config.embedding_dim, tx, noise,
-      config.init))
+      config.table_init))
   position, words_done = data_lib.Position(), 0.0
   if ckpt_path:
     restored = checkpoint_lib.restore(ckpt_path, _payload(state, position, 0.0))
