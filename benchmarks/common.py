@@ -281,22 +281,27 @@ def gensim_worker(s: Settings, extra: dict) -> dict:
             "raw_words": model.corpus_total_words, "vocab_size": len(kv.index_to_key),
             "words_per_sec": model.corpus_total_words * s.epochs / seconds}
   report.update(_evaluate(list(kv.index_to_key), kv.vectors))
-  if s.subwords:  # Every WordSim pair through n-grams, as w2v_jax's eval/wordsim_subwords_*.
-    report.update(_wordsim_subwords(kv))
+  if s.subwords:  # Words outside the vocabulary through n-grams, as w2v_jax's eval/*_subwords_*.
+    report.update(_through_subwords(kv))
   return finish_report(report, s.epochs, written_time)
 
 
-def _wordsim_subwords(kv) -> dict:
+def _through_subwords(kv) -> dict:
   from w2v_jax import evaluate  # pylint: disable=import-outside-toplevel
 
   def vector_of(word):
     vector = kv.get_vector(word)  # gensim composes a word outside its vocabulary from n-grams.
     return vector if np.any(vector) else None  # All zeros: it has none.
 
-  result, outside = evaluate.word_similarity_any(
+  sim, sim_outside = evaluate.word_similarity_any(
       vector_of, kv.key_to_index, evaluate.default_eval_path("wordsim353.tsv"))
-  return {**{f"wordsim_subwords_{k.split('_', 1)[1]}": v for k, v in result.as_dict().items()},
-          "wordsim_subwords_outside": outside}
+  analogy, analogy_outside = evaluate.analogy_accuracy_any(
+      list(kv.index_to_key), kv.vectors, vector_of,
+      evaluate.default_eval_path("questions-words.txt"))
+  return {**{f"wordsim_subwords_{k.split('_', 1)[1]}": v for k, v in sim.as_dict().items()},
+          "wordsim_subwords_outside": sim_outside,
+          **{f"analogy_subwords_{k.split('_', 1)[1]}": v for k, v in analogy.as_dict().items()},
+          "analogy_subwords_outside": analogy_outside}
 
 
 def gensim_corpus_file_schedule(workers: int, epochs: int):

@@ -46,12 +46,15 @@ COLUMNS: list[common.Column] = [
     ("whole_seconds", "whole s", "{:.1f}"),
 ]
 RATIOS = (("analogy_accuracy", "analogy"), ("wordsim_spearman", "rho"))
-# With --subwords: WordSim over every pair whose words have n-grams, and how many were outside
-# the vocabulary.
+# With --subwords: WordSim over every pair whose words have n-grams, analogies whose question
+# words have them (answers among the vocabulary), and how many needed a word outside it.
 SUBWORD_COLUMNS: list[common.Column] = [
     ("wordsim_subwords_spearman", "WS353 rho, subwords", "{:.3f}"),
     ("wordsim_subwords_pairs", "pairs, subwords", "{:,.0f}"),
     ("wordsim_subwords_outside", "of them OOV", "{:,.0f}"),
+    ("analogy_subwords_accuracy", "analogy acc, subwords", "{:.4f}"),
+    ("analogy_subwords_total", "questions, subwords", "{:,.0f}"),
+    ("analogy_subwords_outside", "of them OOV", "{:,.0f}"),
 ]
 # Row labels in table order; the extras only run for the default combination.
 ROWS = {

@@ -24,7 +24,7 @@ MERGE_SCRIPT = textwrap.dedent("""
     import jax
     jax.config.update("jax_num_cpu_devices", 2)
     import jax.numpy as jnp, numpy as np
-    from w2v_jax import objectives, replicas, step as step_lib
+    from w2v_jax import objectives, replicas, step as step_lib, subwords
 
     V, D, S, B, R = 40, 8, 6, 16, 2
     rng = np.random.default_rng(0)
@@ -35,6 +35,15 @@ MERGE_SCRIPT = textwrap.dedent("""
                "negatives": rng.integers(0, V, (S, R * B, 5)).astype(np.int32),
                "points": rng.integers(0, V - 1, (S, R * B, 3)).astype(np.int32),
                "codes": codes, "path_mask": np.ones_like(codes)}
+    # fastText's n-grams: word w has w % 4 of them, in 13 buckets; laid out per replica, or whole.
+    lengths = np.arange(V) % 4
+    table = subwords.Subwords(np.concatenate([[0], np.cumsum(lengths)]),
+                              rng.integers(0, 13, lengths.sum()).astype(np.int32), 13)
+
+    def with_ngrams(chunks):
+      ids, slots = table.of_slots(batches["contexts"], batches["mask"] > 0, chunks)
+      return {**batches, "ngrams": ids, "ngram_slots": slots}
+
     mesh = replicas.make_mesh(R)
     out = {}
 
@@ -48,12 +57,13 @@ MERGE_SCRIPT = textwrap.dedent("""
       rs = replicas.replicate(state, mesh, merge)
       fn = replicas.jit_replica_steps(mesh, tx=tx, objective=objective,
                                       sync_every=sync_every, merge=merge)
-      rs, metrics = fn(rs, replicas.put_batches(batches, mesh))
+      rs, metrics = fn(rs, replicas.put_batches(with_ngrams(R) if objective.bucket else batches,
+                                                mesh))
       return rs, metrics
 
     def single_run(state, tx, objective):
       fn = jax.jit(functools.partial(step_lib.train_steps, tx=tx, objective=objective))
-      new_state, metrics = fn(state, batches)
+      new_state, metrics = fn(state, with_ngrams(1) if objective.bucket else batches)
       return new_state.params, metrics
 
     def merged_params(rs, merge):
@@ -64,7 +74,8 @@ MERGE_SCRIPT = textwrap.dedent("""
       return max(float(np.max(np.abs(np.asarray(a[k]) - np.asarray(b[k])))) for k in a)
 
     for name, objective in (("sg-ns", objectives.Word2Vec()),
-                            ("cbow-hs", objectives.Word2Vec(model="cbow", hs=True, num_ns=0))):
+                            ("cbow-hs", objectives.Word2Vec(model="cbow", hs=True, num_ns=0)),
+                            ("sg-ns-subwords", objectives.Word2Vec(bucket=13))):
       tx = step_lib.make_optimizer("sgd", 0.05, 100)
       state = start(objective, tx)
       single, single_metrics = single_run(state, tx, objective)
@@ -108,7 +119,9 @@ def _run(script: str, timeout: int = 300) -> dict:
 
 @pytest.mark.slow
 def test_merges_equal_one_device_and_lose_no_update():
-  for name, d in _run(MERGE_SCRIPT).items():
+  results = _run(MERGE_SCRIPT)
+  assert set(results) == {"sg-ns", "cbow-hs", "sg-ns-subwords"}
+  for name, d in results.items():
     assert d["moved"] > 1e-3, (name, "training did not change the tables")
     # Replicas merged (sum) after every step: the SGD step of one device on the whole block,
     # up to float summation order.

@@ -333,6 +333,27 @@ def test_wordsim_through_subwords_scores_pairs_outside_the_vocabulary(tmp_path):
   assert result.spearman == pytest.approx(1 - 6 * 2 / (3 * 8))
 
 
+def test_analogies_through_subwords_compose_question_words_outside_the_vocabulary(tmp_path):
+  from w2v_jax import evaluate  # pylint: disable=import-outside-toplevel
+
+  path = tmp_path / "questions.txt"
+  path.write_text(": family\nman woman king queen\nman woman kingly queen\n"
+                  "man woman xx queen\nman woman king queenly\n", encoding="utf-8")
+  words = ["man", "woman", "king", "queen", "boy"]
+  vecs = np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 1.0],
+                   [0.9, 0.1, 0.0]])
+  # kingly: near king, so man : woman :: kingly : queen; xx has no vector; queenly is an answer
+  # outside the candidates.
+  composed = {"kingly": np.array([0.1, 0.0, 1.0]), "queenly": np.array([0.0, 1.0, 1.0])}
+  plain = evaluate.analogy_accuracy(words, vecs, str(path))
+  assert (plain.correct, plain.total, plain.oov) == (1, 1, 3)
+  result, outside = evaluate.analogy_accuracy_any(words, vecs, composed.get, str(path))
+  assert (result.correct, result.total, result.oov, outside) == (2, 2, 2, 1)
+  # A composed word far from king gets the question wrong: the vector is really used.
+  wrong, _ = evaluate.analogy_accuracy_any(words, vecs, {"kingly": vecs[0]}.get, str(path))
+  assert (wrong.correct, wrong.total) == (1, 2)
+
+
 def test_query_gives_vectors_neighbours_and_similarity_to_unseen_words(tmp_path):
   import subprocess  # pylint: disable=import-outside-toplevel
   import sys  # pylint: disable=import-outside-toplevel

@@ -186,16 +186,24 @@ def _first_answers(
 
 
 def _analogy_predictions(
-    unit_VxD: np.ndarray, key_id_V: np.ndarray, questions_Qx4: np.ndarray
+    unit_VxD: np.ndarray, key_id_V: np.ndarray, questions_Qx4: np.ndarray,
+    extra_ExD: np.ndarray | None = None,
 ) -> np.ndarray:
-  """Key id of each question's 3CosAdd answer, or -1 where there is no candidate."""
+  """Key id of each question's 3CosAdd answer, or -1 where there is no candidate.
+
+  Question words index the candidates' rows, or with ids V + e the rows of `extra_ExD` (words
+  outside the candidates, such as vectors composed from n-grams), which are never answers.
+  """
   predicted_Q = np.full(questions_Qx4.shape[0], -1, np.int64)
-  for rows in chunk_rows(questions_Qx4.shape[0], unit_VxD.shape[0]):
+  vocab_size = unit_VxD.shape[0]
+  queries = unit_VxD if extra_ExD is None else np.concatenate([unit_VxD, extra_ExD])
+  for rows in chunk_rows(questions_Qx4.shape[0], vocab_size):
     query_Qx3 = questions_Qx4[rows, :3]
     a, b, c = query_Qx3.T
     # The mean and norm of gensim's target vector scale every score alike, so the order is the same.
-    scores_QxV = (unit_VxD[b] - unit_VxD[a] + unit_VxD[c]) @ unit_VxD.T
-    np.put_along_axis(scores_QxV, query_Qx3, -np.inf, axis=1)
+    scores_QxV = (queries[b] - queries[a] + queries[c]) @ unit_VxD.T
+    question, slot = np.nonzero(query_Qx3 < vocab_size)  # Query words are never the answer.
+    scores_QxV[question, query_Qx3[question, slot]] = -np.inf
     # The best answer almost always settles it; gensim looks further only past case variants.
     answer_Q, settled_Q = _first_answers(scores_QxV, key_id_V, query_Qx3, 1)
     redo = ~settled_Q & (answer_Q >= 0)
@@ -224,6 +232,51 @@ def analogy_accuracy(
     correct = int(np.sum(predicted_Q == known_Qx4[:, 3]))
     results.append(SectionResult(name, correct, len(known_Qx4), len(known) - len(known_Qx4)))
   return AnalogyResult(tuple(results))
+
+
+def analogy_accuracy_any(
+    words: Sequence[str], vectors: np.ndarray, vector_of: Callable[[str], np.ndarray | None],
+    path: str, restrict_vocab: int = 30000, case_insensitive: bool = True,
+) -> tuple[AnalogyResult, int]:
+  """`analogy_accuracy` with question words outside the vocabulary given vectors by `vector_of`
+  (a casefolded word -> vector or None; e.g. composed from subwords).
+
+  Answers are still searched among the first `restrict_vocab` words, so a question counts when
+  its answer is among them and its three other words have vectors. Returns the result (its
+  `oov`: questions left out) and how many scored questions used a vector from `vector_of`.
+  """
+  vectors = np.asarray(vectors)
+  rows_V, key_id_V, key_to_row = _restricted_vocab(words, vectors, restrict_vocab,
+                                                   case_insensitive)
+  unit_VxD = normalize(vectors[rows_V].astype(np.float32, copy=False))
+  fold: Callable[[str], str] = str.upper if case_insensitive else str
+  extra: dict[str, int] = {}  # Composed word -> its row after the vocabulary's.
+  extra_rows: list[np.ndarray] = []
+
+  def row_of(word: str) -> int:
+    if fold(word) in key_to_row:
+      return key_to_row[fold(word)]
+    key = word.casefold()
+    if key not in extra:
+      vector = vector_of(key)
+      extra[key] = -1 if vector is None else len(unit_VxD) + len(extra_rows)
+      if vector is not None:
+        extra_rows.append(np.asarray(vector, np.float32))
+    return extra[key]
+
+  results, outside = [], 0
+  for name, questions in read_analogies(path):
+    asked = []
+    for _, (a, b, c, d) in questions:
+      if fold(d) in key_to_row:
+        asked.append([row_of(a), row_of(b), row_of(c), key_to_row[fold(d)]])
+    asked_Qx4 = np.array([q for q in asked if min(q) >= 0], np.int64).reshape(-1, 4)
+    outside += int(np.sum((asked_Qx4[:, :3] >= len(unit_VxD)).any(axis=1)))
+    extra_ExD = normalize(np.stack(extra_rows)) if extra_rows else None
+    predicted_Q = _analogy_predictions(unit_VxD, key_id_V, asked_Qx4, extra_ExD)
+    correct = int(np.sum(predicted_Q == asked_Qx4[:, 3]))
+    results.append(SectionResult(name, correct, len(asked_Qx4), len(questions) - len(asked_Qx4)))
+  return AnalogyResult(tuple(results)), outside
 
 
 def read_word_pairs(path: str) -> list[tuple[int, str, str, float]]:

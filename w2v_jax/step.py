@@ -2,11 +2,11 @@
 
 The step knows nothing of word2vec: an objective (`w2v_jax.objectives`) says which rows of which
 tables each example reads and what its loss is; the step gathers those rows, vmaps the
-objective's per-example loss over the batch (after the objective's `compose`, if it has one: what
-is computed over the whole batch first, such as fastText's n-gram sums), and applies the Optax transform to the gathered rows
-only, so a step costs the same at vocabulary 10k or 1M. For transforms with per-parameter state
-(Adam's moments, Adagrad's accumulators) that state is gathered and scattered per row too (lazy
-Adam).
+objective's per-example loss over the batch (after the objective's `compose`, if it has one:
+what is computed over the whole batch first, such as fastText's n-gram sums), and applies the
+Optax transform to the gathered rows only, so a step costs the same at vocabulary 10k or 1M.
+For transforms with per-parameter state (Adam's moments, Adagrad's accumulators) that state is
+gathered and scattered per row too (lazy Adam).
 
 Typical use (see README):
   objective = objectives.Word2Vec(model="cbow", hs=True, num_ns=0)

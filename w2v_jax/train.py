@@ -192,8 +192,9 @@ def evaluate_vectors(config: Config, words: list[str], vectors: np.ndarray,
                      composer: subwords_lib.SubwordVectors | None = None) -> dict[str, float]:
   """Analogy accuracy and WordSim Spearman, on the bundled sets unless the config names files.
 
-  With subwords (`composer`), WordSim again over every pair whose words have n-grams, in the
-  vocabulary or not (wordsim_subwords_*; `..._outside`: pairs scored through n-grams alone).
+  With subwords (`composer`), WordSim and analogies again with words outside the vocabulary
+  composed from their n-grams (wordsim_subwords_*, analogy_subwords_*; `..._outside`: the pairs
+  or questions that needed such a word).
   """
   from w2v_jax import evaluate  # pylint: disable=import-outside-toplevel
 
@@ -211,6 +212,10 @@ def evaluate_vectors(config: Config, words: list[str], vectors: np.ndarray,
     sim, outside = evaluate.word_similarity_any(vector_of, index, wordsim)
     results.update({f"wordsim_subwords_{k.split('_', 1)[1]}": v for k, v in sim.as_dict().items()})
     results["wordsim_subwords_outside"] = outside
+    analogy, outside = evaluate.analogy_accuracy_any(words, vectors, vector_of, analogies)
+    results.update({f"analogy_subwords_{k.split('_', 1)[1]}": v
+                    for k, v in analogy.as_dict().items()})
+    results["analogy_subwords_outside"] = outside
   return {f"eval/{k}": float(v) for k, v in results.items()}
 
 
