@@ -271,8 +271,9 @@ def test_seed_to_word2vec_goes_from_the_seed_preset_to_the_word2vec_preset_one_c
   presets = config_lib.presets()
   assert differences(configs[0], presets["seed"]) == set()  # The faithful preset itself.
   # The last row is word2vec's recipe; only ways of writing the same thing differ.
-  assert differences(configs[-1], presets["word2vec"]) == {"batch_size", "layout"}
+  assert differences(configs[-1], presets["word2vec"]) == {"batch_size", "layout", "init"}
   assert configs[-1].examples_per_step == presets["word2vec"].examples_per_step == 1024
+  assert configs[-1].table_init == presets["word2vec"].table_init == "word2vec"
   assert configs[-1].example_layout == presets["word2vec"].example_layout == "pairs"
   changed = [differences(b, a) for a, b in zip(configs, configs[1:])]
   assert changed[0] == {"fixed_training_set", "repeat_batch_order", "drop_remainder", "shuffle"}
