@@ -6,8 +6,9 @@ hashed with 32-bit FNV-1a over its bytes, where a byte >= 0x80 is sign-extended 
 `int8_t` cast, kept by fastText and gensim >= 3.7 for compatibility), and its bucket is
 hash % bucket. fastText's `Dictionary::computeSubwords` is the reference.
 
-Everything here runs once per vocabulary, vectorized over all of its n-grams: no Python loop per
-n-gram or per training step.
+The vocabulary's n-grams are computed once, vectorized over all of them, and kept as one flat
+array with offsets (`Subwords`); `Subwords.of_slots` lays out a block's n-gram rows, vectorized
+too: no Python loop per n-gram, example or training step.
 """
 
 from __future__ import annotations
