@@ -219,19 +219,8 @@ def analogy_accuracy(
     case_insensitive: bool = True,
 ) -> AnalogyResult:
   """3CosAdd accuracy on a questions-words.txt file; gensim's `evaluate_word_analogies`."""
-  vectors = np.asarray(vectors)
-  rows_V, key_id_V, key_to_row = _restricted_vocab(words, vectors, restrict_vocab,
-                                                   case_insensitive)
-  unit_VxD = normalize(vectors[rows_V].astype(np.float32, copy=False))
-  fold: Callable[[str], str] = str.upper if case_insensitive else str
-  results = []
-  for name, questions in read_analogies(path):
-    known = [[key_to_row.get(fold(w), -1) for w in q] for _, q in questions]
-    known_Qx4 = np.array([q for q in known if min(q) >= 0], np.int64).reshape(-1, 4)
-    predicted_Q = _analogy_predictions(unit_VxD, key_id_V, known_Qx4)
-    correct = int(np.sum(predicted_Q == known_Qx4[:, 3]))
-    results.append(SectionResult(name, correct, len(known_Qx4), len(known) - len(known_Qx4)))
-  return AnalogyResult(tuple(results))
+  return analogy_accuracy_any(words, vectors, lambda word: None, path, restrict_vocab,
+                              case_insensitive)[0]
 
 
 def analogy_accuracy_any(
@@ -264,18 +253,19 @@ def analogy_accuracy_any(
         extra_rows.append(np.asarray(vector, np.float32))
     return extra[key]
 
-  results, outside = [], 0
+  sections = []  # (name, questions asked [Q, 4], how many were left out)
   for name, questions in read_analogies(path):
-    asked = []
-    for _, (a, b, c, d) in questions:
-      if fold(d) in key_to_row:
-        asked.append([row_of(a), row_of(b), row_of(c), key_to_row[fold(d)]])
+    asked = [[row_of(a), row_of(b), row_of(c), key_to_row[fold(d)]]
+             for _, (a, b, c, d) in questions if fold(d) in key_to_row]
     asked_Qx4 = np.array([q for q in asked if min(q) >= 0], np.int64).reshape(-1, 4)
+    sections.append((name, asked_Qx4, len(questions) - len(asked_Qx4)))
+  extra_ExD = normalize(np.stack(extra_rows)) if extra_rows else None
+  results, outside = [], 0
+  for name, asked_Qx4, left_out in sections:
     outside += int(np.sum((asked_Qx4[:, :3] >= len(unit_VxD)).any(axis=1)))
-    extra_ExD = normalize(np.stack(extra_rows)) if extra_rows else None
     predicted_Q = _analogy_predictions(unit_VxD, key_id_V, asked_Qx4, extra_ExD)
     correct = int(np.sum(predicted_Q == asked_Qx4[:, 3]))
-    results.append(SectionResult(name, correct, len(asked_Qx4), len(questions) - len(asked_Qx4)))
+    results.append(SectionResult(name, correct, len(asked_Qx4), left_out))
   return AnalogyResult(tuple(results)), outside
 
 

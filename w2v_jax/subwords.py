@@ -108,6 +108,11 @@ class Subwords:
   ids: np.ndarray  # int32 [total n-grams], in [0, bucket)
   bucket: int
 
+  @functools.cached_property
+  def counts(self) -> np.ndarray:
+    """How many n-grams each word has, [V] (read for every block, so computed once)."""
+    return np.diff(self.offsets)
+
   def of(self, word_index: int) -> np.ndarray:
     return self.ids[self.offsets[word_index]:self.offsets[word_index + 1]]
 
@@ -123,7 +128,7 @@ class Subwords:
     """
     steps, columns, width = words.shape
     groups, per_group = steps * chunks, columns // chunks * width
-    lengths = np.where(live, np.diff(self.offsets)[words], 0).reshape(-1)
+    lengths = np.where(live, self.counts[words], 0).reshape(-1)
     totals = lengths.reshape(groups, per_group).sum(axis=1)
     size = capacity(int(totals.max(initial=0)))
     slot = np.repeat(np.arange(lengths.size), lengths)  # Of every entry, over the whole block.
