@@ -19,6 +19,7 @@ SHUFFLES = ("corpus", "piece")
 LAYOUTS = ("auto", "windows", "pairs")
 MODELS = ("skipgram", "cbow")
 NEGATIVES_PER = ("window", "pair")
+SKIPGRAM_INPUTS = ("auto", "context", "centre")
 TIE_BREAKS = ("ascending", "descending")
 MERGES = ("sum", "mean")  # w2v_jax.replicas.MERGES.
 
@@ -77,6 +78,11 @@ class Config:
   bucket: int = _field(
       2_000_000, "With --subwords: rows the n-grams are hashed into (memory: bucket x dim x 4 "
       "bytes per table; fewer rows, more collisions).")
+  skipgram_input: str = _field(
+      "auto", "Skip-gram's input word: context (word2vec.c: each context word predicts the "
+      "centre) or centre (fastText: the centre predicts each context word, its subwords "
+      "composed once per window); auto: centre with --subwords and negative sampling alone, "
+      "else context.")
   embedding_dim: int = _field(100, "Vector size.")
   init: str = _field("auto", f"Table initialisation: {', '.join(INITS)}; auto: fasttext with "
                      "--subwords, else word2vec.")
@@ -134,11 +140,20 @@ class Config:
     return "fasttext" if self.subwords else "word2vec"
 
   @property
+  def input_word(self) -> str:
+    """Skip-gram's input word, `skipgram_input` with auto resolved: "context" or "centre"."""
+    if self.skipgram_input != "auto":
+      return self.skipgram_input
+    centre_ok = (self.model == "skipgram" and self.num_ns and not self.hs
+                 and not self.shared_negatives and self.loss == "sigmoid")
+    return "centre" if self.subwords and centre_ok else "context"
+
+  @property
   def example_layout(self) -> str:
     """The layout `auto` stands for: windows where a model needs them, else pairs."""
     if self.layout != "auto":
       return self.layout
-    ns_only = not self.hs and self.negatives_per == "window"
+    ns_only = not self.hs and self.negatives_per == "window" and self.input_word == "context"
     return "pairs" if self.model == "skipgram" and ns_only else "windows"
 
   @property
@@ -194,6 +209,13 @@ class Config:
          "cannot be combined with --negatives_per=pair"),
         (not (self.shared_negatives and self.fixed_training_set), "shared_negatives",
          "cannot be combined with --fixed_training_set (its negatives belong to examples)"),
+        (self.input_word == "context" or (self.model == "skipgram" and self.num_ns >= 1
+                                          and not self.hs and not self.shared_negatives
+                                          and self.loss == "sigmoid"),
+         "skipgram_input", "centre needs --model=skipgram with negative sampling alone "
+         "(--num_ns >= 1, no --hs, no --shared_negatives, --loss=sigmoid)"),
+        (self.input_word == "context" or self.layout != "pairs", "skipgram_input",
+         "centre needs --layout=windows (a pair has one context already)"),
         (not self.subwords or self.minn >= 1, "minn", "must be >= 1"),
         (not self.subwords or self.minn <= self.maxn, "minn", f"must be <= --maxn={self.maxn}"),
         (not self.subwords or self.bucket >= 1, "bucket", "must be >= 1 with --subwords"),
@@ -210,7 +232,7 @@ class Config:
         ("subsampling", SUBSAMPLING), ("standardize", STANDARDIZE),
         ("table_sharding", TABLE_SHARDING), ("init", INITS), ("shuffle", SHUFFLES),
         ("layout", LAYOUTS), ("model", MODELS), ("negatives_per", NEGATIVES_PER),
-        ("tie_break", TIE_BREAKS), ("merge", MERGES),
+        ("tie_break", TIE_BREAKS), ("merge", MERGES), ("skipgram_input", SKIPGRAM_INPUTS),
     ]
     checks = [(getattr(self, name) in allowed, name, f"must be one of {', '.join(allowed)}")
               for name, allowed in choices] + checks

@@ -200,12 +200,16 @@ class Outputs:
   tree: huffman.HuffmanTree | None = None  # Add the centres' paths.
   subwords: subwords_lib.Subwords | None = None  # Add the context words' n-gram rows, flat,
   subword_chunks: int = 1  # in this many column groups (one per replica).
+  centre_inputs: bool = False  # The inputs are the centres (fastText's skip-gram), not contexts.
 
   def add(self, batches: dict[str, np.ndarray], rng_key: list[int]) -> None:
     steps = batches["centres"].shape[0]
     if self.subwords is not None:
+      words, live = batches["contexts"], batches["mask"] > 0
+      if self.centre_inputs:
+        words, live = batches["centres"][..., None], live.any(axis=-1, keepdims=True)
       batches["ngrams"], batches["ngram_slots"] = self.subwords.of_slots(
-          batches["contexts"], batches["mask"] > 0, self.subword_chunks)
+          words, live, self.subword_chunks)
     if self.noise is not None:
       rng = np.random.default_rng(rng_key)
       batches["negatives"] = negatives_lib.sample_alias_np(

@@ -10,7 +10,9 @@ and optionally `shared_keys` (batch entries that are not per example) and
 `Word2Vec` covers the family with word2vec.c's roles: an example is one window, its inputs are the
 context words' rows of "input" (syn0), its outputs the centre word's rows of "output" (syn1neg:
 the centre plus negatives) and of "tree" (syn1: the internal nodes on the centre's Huffman path).
-Skip-gram scores every context row on its own; CBOW scores their mean once.
+Skip-gram scores every context row on its own; CBOW scores their mean once. Skip-gram can also take
+fastText's roles (`input="centre"`): the centre's input row predicts each context word, so a
+window reads one input row, composed once from its subwords, instead of one per context word.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ MODELS = ("skipgram", "cbow")
 OUTPUT_LOSSES = ("sigmoid", "softmax")
 CBOW_MODES = ("mean", "sum", "koan")
 NEGATIVES_PER = ("window", "pair")
+INPUTS = ("context", "centre")
 
 
 @struct.dataclass
@@ -148,6 +151,25 @@ def sampled_loss(
   return weight_H @ per_h, weight_H @ first.astype(jnp.float32)
 
 
+def context_loss(
+    h_D: jax.Array, mask_S: jax.Array, outputs_XxD: jax.Array, valid_SxK: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+  """fastText's skip-gram with one set of negatives per window: one input h against each
+  context word s, pair s's loss -log s(h.c_s) - sum_k valid_sk log s(-h.n_k).
+
+  `outputs_XxD`: the S context rows, then the K negatives' rows. h is the same for every pair of
+  the window, so each row's logit is computed once (one matrix-vector product, whose gradient is
+  one outer product); a negative's gradient is the sum over the pairs it is valid for. Returns
+  the loss over the live pairs and how many of them rank their context above every valid
+  negative.
+  """
+  logits_X = outputs_XxD @ h_D
+  positive_S, negative_K = logits_X[:len(mask_S)], logits_X[len(mask_S):]
+  per_s = -jax.nn.log_sigmoid(positive_S) - valid_SxK @ jax.nn.log_sigmoid(-negative_K)
+  best_S = jnp.max(jnp.where(valid_SxK > 0, negative_K[None, :], -jnp.inf), axis=-1)
+  return mask_S @ per_s, mask_S @ (positive_S > best_S).astype(jnp.float32)
+
+
 def pooled_loss(
     h_HxD: jax.Array, weight_H: jax.Array, positive_D: jax.Array, pool_NxD: jax.Array,
     valid_N: jax.Array, scale: float,
@@ -192,6 +214,10 @@ class Word2Vec:
   ngrams and ngram_slots int32 [C]: the n-gram rows of all the batch's live input slots, flat,
   and the slot (b * S + s) each belongs to (`Subwords.of_slots`); `compose` sums them into their
   slots, and each input is the mean of the word's row and those (`subword_inputs`).
+
+  `input="centre"` (skip-gram, negative sampling): fastText's roles on the same batch. The
+  centre's input row predicts each live context word (outputs: the contexts and the negatives,
+  shared by the window or per pair); its input slot is b (one per window).
   """
 
   model: str = "skipgram"
@@ -205,6 +231,7 @@ class Word2Vec:
   skip_positive_negatives: bool = True
   negatives: str = "unigram"  # What `sample` draws when the batch has none: or "log_uniform".
   bucket: int = 0  # > 0: fastText subwords, hashed into this many rows of "ngrams".
+  input: str = "context"  # Skip-gram's input word: the context (word2vec.c) or centre (fastText).
 
   def __post_init__(self):
     checks = [
@@ -217,6 +244,10 @@ class Word2Vec:
         (not self.pool_size or self.output_loss == "sigmoid", "a shared pool needs the sigmoid loss"),
         (self.model == "skipgram" or self.negatives_per == "window",
          "negatives per pair need skip-gram"),
+        (self.input in INPUTS, f"input must be one of {INPUTS}"),
+        (self.input == "context" or (self.model == "skipgram" and self.num_ns and not self.hs
+                                     and not self.pool_size and self.output_loss == "sigmoid"),
+         "the centre as input needs skip-gram with negative sampling alone (sigmoid, no pool)"),
     ]
     for ok, message in checks:
       if not ok:
@@ -244,7 +275,19 @@ class Word2Vec:
       return (batch_size, slots, self.num_ns)
     return (batch_size, self.num_ns)
 
+  @property
+  def centre_input(self) -> bool:
+    return self.input == "centre"
+
+  def input_words(self, batch: Batch) -> tuple[jax.Array, jax.Array]:
+    """The input slots' word ids and liveness, [B, S] (context input) or [B, 1] (centre)."""
+    if self.centre_input:
+      return batch["centres"][:, None], jnp.any(batch["mask"] > 0, axis=1, keepdims=True)
+    return batch["contexts"], batch["mask"] > 0
+
   def rows(self, batch: Batch) -> dict[str, Rows]:
+    if self.centre_input:
+      return self._centre_rows(batch)
     mask_BxS = batch["mask"]
     rows = {"inputs": Rows(jnp.where(mask_BxS > 0, batch["contexts"], -1), "input")}
     if self.bucket:  # Flat, not per example: `compose` gives each example its slots' sums.
@@ -267,13 +310,30 @@ class Word2Vec:
       rows["tree"] = Rows(jnp.where(batch["path_mask"] > 0, batch["points"], -1), "tree")
     return rows
 
+  def _centre_rows(self, batch: Batch) -> dict[str, Rows]:
+    mask_BxS = batch["mask"]
+    live_Bx1 = jnp.any(mask_BxS > 0, axis=1, keepdims=True)
+    rows = {"inputs": Rows(jnp.where(live_Bx1, batch["centres"][:, None], -1), "input")}
+    if self.bucket:
+      rows["ngrams"] = Rows(batch["ngrams"], "ngrams", shared=True)
+    contexts_BxS = jnp.where(mask_BxS > 0, batch["contexts"], -1)
+    negatives = batch["negatives"]
+    if negatives.ndim == 3:  # Per pair: [B, S, 1 + K], each context with its own negatives.
+      ids = jnp.concatenate([contexts_BxS[..., None], negatives], axis=2)
+      rows["outputs"] = Rows(jnp.where(mask_BxS[..., None] > 0, ids, -1), "output")
+    else:  # [B, S + K]: the contexts, then the window's negatives.
+      ids = jnp.concatenate([contexts_BxS, jnp.where(live_Bx1, negatives, -1)], axis=1)
+      rows["outputs"] = Rows(ids, "output")
+    return rows
+
   def compose(self, vectors: dict[str, jax.Array], batch: Batch
               ) -> tuple[dict[str, jax.Array], Batch]:
     """Before the per-example loss, over the whole batch: the flat n-gram rows summed into their
-    input slots (vectors "ngram_sums" [B, S, D], batch "ngram_counts" [B, S])."""
+    input slots (vectors "ngram_sums" [B, S, D], batch "ngram_counts" [B, S]; S is 1 with the
+    centre as input)."""
     if not self.bucket:
       return vectors, batch
-    batch_size, slots = batch["mask"].shape
+    batch_size, slots = self.input_words(batch)[0].shape
     sums, counts = ngram_sums(vectors["ngrams"], batch["ngrams"], batch["ngram_slots"],
                               batch_size * slots)
     vectors = {k: v for k, v in vectors.items() if k != "ngrams"}
@@ -287,6 +347,8 @@ class Word2Vec:
     if self.bucket and self.model == "cbow":
       h_HxD, weight_H = cbow_subword_hidden(vectors["inputs"], vectors["ngram_sums"],
                                             example["ngram_counts"], mask_S)
+    elif self.centre_input:
+      return self._centre_loss(vectors, example)
     elif self.bucket:
       h_HxD, weight_H = skipgram_hidden(subword_inputs(
           vectors["inputs"], vectors["ngram_sums"], example["ngram_counts"]), mask_S)
@@ -303,6 +365,26 @@ class Word2Vec:
       total = total + hs_loss
       correct = correct if self.num_ns else hs_right
     return total, {"correct": correct, "count": jnp.sum(weight_H)}
+
+  def _centre_loss(self, vectors, example):
+    mask_S = example["mask"]
+    h_1xD = vectors["inputs"]
+    if self.bucket:
+      h_1xD = subword_inputs(h_1xD, vectors["ngram_sums"], example["ngram_counts"])
+    contexts_S, negatives = example["contexts"], example["negatives"]
+    if negatives.ndim == 2:  # Per pair: [S, K].
+      valid_SxK = jnp.ones(negatives.shape, jnp.float32)
+      if self.skip_positive_negatives:
+        valid_SxK = (negatives != contexts_S[:, None]).astype(jnp.float32)
+      valid = jnp.concatenate([jnp.ones((len(mask_S), 1)), valid_SxK], axis=1)
+      h_SxD = jnp.broadcast_to(h_1xD, (len(mask_S), h_1xD.shape[-1]))
+      total, correct = sampled_loss(h_SxD, mask_S, vectors["outputs"], valid)
+    else:
+      valid_SxK = jnp.ones((len(mask_S), len(negatives)), jnp.float32)
+      if self.skip_positive_negatives:
+        valid_SxK = (negatives[None, :] != contexts_S[:, None]).astype(jnp.float32)
+      total, correct = context_loss(h_1xD[0], mask_S, vectors["outputs"], valid_SxK)
+    return total, {"correct": correct, "count": jnp.sum(mask_S)}
 
   def _sampled(self, h_HxD, weight_H, vectors, example):
     centre, negatives = example["centres"], example["negatives"]

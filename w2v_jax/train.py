@@ -84,6 +84,7 @@ def build_objective(config: Config) -> objectives.Word2Vec:
       skip_positive_negatives=config.negatives == "unigram",
       negatives=config.negatives,
       bucket=config.bucket if config.subwords else 0,
+      input=config.input_word,
   )
 
 
@@ -179,6 +180,7 @@ def output_side(
     added["subwords"] = subwords_lib.subwords(vocab.words, config.minn, config.maxn,
                                               config.bucket)
     added["subword_chunks"] = replicas
+    added["centre_inputs"] = objective.centre_input
   if config.fixed_training_set:  # The examples carry their negatives (`example_negatives`).
     return data_lib.Outputs(**added), None
   noise = noise_table(config, vocab, rows)
