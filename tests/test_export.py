@@ -92,3 +92,25 @@ def test_outputs_are_readable_by_others_as_umask_allows(tmp_path):
   finally:
     os.umask(old)
   assert (os.stat(tmp_path / "v.txt").st_mode & 0o777) == 0o644
+
+
+@pytest.mark.parametrize("words", [WORDS, WORDS[1:]])
+def test_text_vectors_in_one_pass_equal_each_writer_and_the_projector_copies_them(tmp_path, words):
+  """vectors.tsv + metadata.tsv and word2vec text from one formatting, byte for byte what the
+  two writers give; the TensorBoard projector copies that TSV."""
+  vec = _vectors()[:len(words)]
+  one, each = tmp_path / "one", tmp_path / "each"
+  each.mkdir()
+  export.write_projector_tsv(str(each / "v.tsv"), str(each / "m.tsv"), words, vec)
+  export.write_word2vec(str(each / "v.txt"), words, vec, binary=False)
+  tsv = (str(one / "v.tsv"), str(one / "m.tsv"))
+  export.write_text_vectors(*tsv, str(one / "v.txt"), words, vec)
+  for name in ("v.tsv", "m.tsv", "v.txt"):
+    assert (one / name).read_bytes() == (each / name).read_bytes(), name
+  export.write_tensorboard_projector(str(one), words, vec, copy_of=tsv)
+  export.write_tensorboard_projector(str(each), words, vec)
+  for name in ("tensors.tsv", "metadata.tsv"):
+    path = f"projector/00000/word2vec/{name}"
+    assert (one / path).read_bytes() == (each / path).read_bytes(), name
+  with pytest.raises(ValueError, match="cannot be written"):
+    export.write_text_vectors(*tsv, str(one / "v.txt"), ["a b"], vec[:1])

@@ -161,3 +161,30 @@ def test_cached_corpus_is_memory_mapped_and_equals_the_built_one(tmp_path):
     np.testing.assert_array_equal(cached.ids, built.ids)
     np.testing.assert_array_equal(cached.offsets, built.offsets)
     assert cached.raw_words == built.raw_words == 350
+
+
+@pytest.mark.parametrize("settings", [
+    {"min_count": 2}, {"min_count": 1, "reserved": True, "max_vocab": 5},
+    {"min_count": 2, "max_sentence_length": 3, "tie_break": "descending"}])
+def test_one_pass_build_equals_counting_then_encoding(tmp_path, settings):
+  """The cache's one-pass build (provisional ids, remapped once the counts are known) gives the
+  vocabulary, ids and sentences of the two-pass `build`, whatever the chunking."""
+  rng = np.random.default_rng(1)
+  words = [f"w{i}" for i in range(12)] + ["zz"]  # zz: once, out of the vocabulary at count 2.
+  lines = [" ".join(words[i] for i in rng.integers(0, 12, rng.integers(1, 9))) for _ in range(40)]
+  lines[7] = "zz"  # A sentence left empty by out-of-vocabulary words: dropped.
+  path = tmp_path / "c.txt"
+  path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+  spec = corpus_lib.CorpusSpec((str(path),), **settings)
+  vocab, built = corpus_lib.build(spec)
+  for chunk in (1 << 20, 5):  # One chunk; many, spilled and read back.
+    out = tmp_path / f"out{chunk}"
+    one_pass, raw = corpus_lib.build_to_files(spec, str(out / "ids.npy"), str(out / "offsets.npy"),
+                                              chunk=chunk)
+    assert one_pass.words == vocab.words and one_pass.reserved == vocab.reserved
+    np.testing.assert_array_equal(one_pass.counts, vocab.counts)
+    np.testing.assert_array_equal(np.load(out / "ids.npy"), built.ids)
+    np.testing.assert_array_equal(np.load(out / "offsets.npy"), built.offsets)
+    assert raw == built.raw_words == sum(len(line.split()) for line in lines)
+    assert sorted(os.listdir(out)) == ["ids.npy", "offsets.npy"]  # No temp files left.
+  assert np.all(np.diff(built.offsets) > 0)  # The "zz" line left no empty sentence.

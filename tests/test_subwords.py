@@ -223,9 +223,16 @@ def test_cbow_with_subwords_averages_every_input_row_as_fasttext():
   np.testing.assert_allclose(gs[0], c)
 
 
-@pytest.mark.parametrize("model", ["skipgram", "cbow"])
-def test_subword_step_updates_each_row_as_fasttext(model):
-  """One SGD step on a hand-made batch against fastText's update written out in NumPy."""
+@pytest.mark.parametrize("model,input_word,negatives_per", [
+    ("skipgram", "context", "window"), ("cbow", "context", "window"),
+    ("skipgram", "centre", "window"), ("skipgram", "centre", "pair")])
+def test_subword_step_updates_each_row_as_fasttext(model, input_word, negatives_per):
+  """One SGD step on a hand-made batch against fastText's update written out in NumPy.
+
+  With the centre as input (fastText's own roles) the centre's word and n-gram rows are one
+  input for every context word of its window, and a negative equal to a pair's context is
+  skipped for that pair only.
+  """
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   import optax  # pylint: disable=import-outside-toplevel
 
@@ -235,16 +242,25 @@ def test_subword_step_updates_each_row_as_fasttext(model):
   V, bucket, D, lr = 6, 11, 4, 0.1
   table = subwords.Subwords(np.array([0, 2, 3, 3, 6, 7, 9]),
                             np.array([1, 4, 4, 0, 1, 7, 2, 9, 1]), bucket)
+  centres = np.array([2, 4])
   contexts = np.array([[1, 3], [0, 5]])
   mask = np.array([[1.0, 1.0], [1.0, 0.0]], np.float32)
-  batch = {"centres": np.array([2, 4]), "contexts": contexts, "mask": mask,
-           "negatives": np.array([[0], [1]])}
-  batch["ngrams"], batch["ngram_slots"] = table.of_slots(contexts[None], mask[None] > 0)
-  batch = {k: v[0] if k.startswith("ngram") else v for k, v in batch.items()}
+  # Window b's negatives (the second row's 3 is window 0's second context), or each pair's.
+  negatives = np.array([[0, 3], [1, 2]]) if negatives_per == "window" else np.array(
+      [[[0, 3], [3, 5]], [[1, 2], [4, 4]]])
+  if input_word == "context":
+    negatives = negatives[:, :1]
+  batch = {"centres": centres, "contexts": contexts, "mask": mask, "negatives": negatives}
+  if input_word == "centre":
+    inputs, live = centres[None, :, None], mask.any(axis=1)[None, :, None]
+  else:
+    inputs, live = contexts[None], mask[None] > 0
+  batch["ngrams"], batch["ngram_slots"] = (x[0] for x in table.of_slots(inputs, live))
   params = {"input": rng.normal(size=(V, D)).astype(np.float32),
             "ngrams": rng.normal(size=(bucket, D)).astype(np.float32),
             "output": rng.normal(size=(V, D)).astype(np.float32)}
-  objective = objectives.Word2Vec(model=model, num_ns=1, bucket=bucket)
+  objective = objectives.Word2Vec(model=model, num_ns=negatives.shape[-1], bucket=bucket,
+                                  input=input_word, negatives_per=negatives_per)
   tx = optax.sgd(lr)
   state = step.TrainState(step=jnp.zeros((), jnp.int32), params=jax_tree(params),
                           opt_state={k: tx.init(v) for k, v in params.items()},
@@ -254,18 +270,22 @@ def test_subword_step_updates_each_row_as_fasttext(model):
 
   want = {k: v.astype(np.float64) for k, v in params.items()}
   sig = lambda x: 1 / (1 + np.exp(-x))
+  rows_of = lambda w: [["input", w], *[["ngrams", g] for g in table.of(w)]]
   for b in range(2):
     live = [s for s in range(2) if mask[b, s]]
-    rows = {s: (["input", contexts[b, s]],
-                [["ngrams", g] for g in table.of(contexts[b, s])]) for s in live}
-    if model == "skipgram":
-      groups = [[rows[s][0], *rows[s][1]] for s in live]
+    if input_word == "centre":  # One input, each context a prediction with its negatives.
+      predictions = [(rows_of(centres[b]), [(contexts[b, s], 1.0)] + [
+          (n, 0.0) for n in (negatives[b] if negatives.ndim == 2 else negatives[b, s])
+          if n != contexts[b, s]]) for s in live]
     else:
-      groups = [[r for s in live for r in [rows[s][0], *rows[s][1]]]]
-    for group in groups:
+      targets = [(centres[b], 1.0), (negatives[b, 0], 0.0)]
+      groups = ([rows_of(contexts[b, s]) for s in live] if model == "skipgram" else
+                [[r for s in live for r in rows_of(contexts[b, s])]])
+      predictions = [(group, targets) for group in groups]
+    for group, targets in predictions:
       h = np.mean([params[t][i] for t, i in group], axis=0)
       grad = np.zeros(D)
-      for target, label in ((batch["centres"][b], 1.0), (batch["negatives"][b, 0], 0.0)):
+      for target, label in targets:
         g = label - sig(h @ params["output"][target])
         grad += g * params["output"][target]
         want["output"][target] += lr * g * h
@@ -283,7 +303,8 @@ def jax_tree(params):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("combo", [{}, {"model": "cbow", "hs": True, "num_ns": 0}])
+@pytest.mark.parametrize("combo", [{}, {"skipgram_input": "context"},
+                                   {"model": "cbow", "hs": True, "num_ns": 0}])
 def test_training_with_subwords_learns_planted_topics_and_writes_a_loadable_bin(
     planted_file, tmp_path, combo):
   from test_train_e2e import _topic_purity, tiny_config  # pylint: disable=import-outside-toplevel
@@ -300,7 +321,7 @@ def test_training_with_subwords_learns_planted_topics_and_writes_a_loadable_bin(
   model = export.read_fasttext_bin(f"{workdir}/model.bin")
   assert model.words == words and model.input.shape == (len(words) + 4093, 16)
   assert (model.args["minn"], model.args["maxn"], model.args["bucket"]) == (2, 4, 4093)
-  assert model.args["loss"] == export.FASTTEXT_LOSS["hs" if combo else "ns"]
+  assert model.args["loss"] == export.FASTTEXT_LOSS["hs" if combo.get("hs") else "ns"]
   assert model.output.shape == (len(words), 16)
   composed = subwords.SubwordVectors(tuple(model.words), model.input[:len(words)],
                                      model.input[len(words):], 2, 4)

@@ -40,6 +40,7 @@ def _topic_purity(words, vectors, topn=5):
     {"shared_negatives": 32, "negatives_on_host": False},
     {"layout": "windows", "batch_size": 64},
     {"layout": "windows", "negatives_per": "pair", "batch_size": 64},
+    {"skipgram_input": "centre", "batch_size": 64},  # fastText's roles.
     {"model": "cbow", "batch_size": 64},
     {"hs": True, "num_ns": 0, "batch_size": 64},
     {"hs": True, "num_ns": 0, "layout": "pairs"},
@@ -146,6 +147,10 @@ def bad_inputs(tmp_path):
     ("minn_over_maxn", ["--subwords", "--minn", "4", "--maxn", "3"],
      "--minn=4: must be <= --maxn=3"),
     ("no_buckets", ["--subwords", "--bucket", "0"], "--bucket=0: must be >= 1 with --subwords"),
+    ("centre_hs", ["--skipgram_input", "centre", "--hs"],
+     "--skipgram_input='centre': centre needs --model=skipgram with negative sampling alone"),
+    ("centre_pairs", ["--skipgram_input", "centre", "--layout", "pairs"],
+     "--skipgram_input='centre': centre needs --layout=windows"),
 ])
 def test_bad_input_is_one_line_and_nonzero(bad_inputs, tmp_path, case, args, message):
   args = [a.format(**bad_inputs) for a in args]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import math
@@ -342,8 +343,15 @@ def train_and_evaluate(
     stream.close()
     hooks.progress.close()
   del state
-  save_checkpoint(result.step, result.state, result.position, result.words)
-  summary = _finish(config, rundir if primary else None, place, prep, result, log)
+  # The final checkpoint is written while the vector files are formatted (the disk works beside
+  # the CPU: ~3 s of 840 MB with subwords); both are complete before the vectors count as
+  # written. On the CPU the host copy shares the device buffers: no second state in memory.
+  payload = place.to_host(_payload(result.state, result.position, result.words))
+  with concurrent.futures.ThreadPoolExecutor(1, "w2v-checkpoint") as pool:
+    saving = pool.submit(checkpoint_lib.save, ckpt_dir, result.step, payload) if primary else None
+    del payload
+    summary = _finish(config, rundir if primary else None, place, prep, result, log,
+                      saving.result if saving else lambda: None)
   summary["setup_seconds"] = setup_seconds
   summary["input_wait_fraction"] = stream.wait_seconds / max(result.train_seconds, 1e-9)
   summary["replicas"] = place.replicas
@@ -369,8 +377,12 @@ def _check_resumable(config: Config, workdir: str) -> None:
 
 
 def _finish(config: Config, vectors_dir: str | None, place: placement.Placement, prep: Prepared,
-            result: loop.LoopResult, log: logs.MetricLog) -> dict[str, Any]:
-  """Vectors written (to `vectors_dir` unless None), final evaluation, the summary."""
+            result: loop.LoopResult, log: logs.MetricLog,
+            wait_checkpoint: Callable[[], Any] = lambda: None) -> dict[str, Any]:
+  """Vectors written (to `vectors_dir` unless None), final evaluation, the summary.
+
+  `wait_checkpoint`: returns once the final checkpoint is saved (raising what saving raised).
+  """
   raw_words = prep.corpus.raw_words
   words = list(prep.vocab.words)
   vectors, composer = _vectors(config, place, result.state, prep.vocab)
@@ -386,6 +398,7 @@ def _finish(config: Config, vectors_dir: str | None, place: placement.Placement,
   memory.release_freed()
   if vectors_dir is not None:
     _write_vectors(vectors_dir, words, vectors)
+  wait_checkpoint()
   place.sync()  # The others wait for process 0's files here, not in shutdown's shorter wait.
   vectors_written_time = time.time()
   eval_results = result.eval_results
@@ -478,8 +491,7 @@ def _show_words(config: Config, vocab: vocab_lib.Vocab) -> list[str]:
 
 
 def _write_vectors(workdir: str, words: list[str], vectors: np.ndarray) -> None:
-  export.write_projector_tsv(os.path.join(workdir, "vectors.tsv"),
-                             os.path.join(workdir, "metadata.tsv"), words, vectors)
-  export.write_word2vec(os.path.join(workdir, "vectors.txt"), words, vectors, binary=False)
+  tsv = (os.path.join(workdir, "vectors.tsv"), os.path.join(workdir, "metadata.tsv"))
+  export.write_text_vectors(*tsv, os.path.join(workdir, "vectors.txt"), words, vectors)
   export.write_word2vec(os.path.join(workdir, "vectors.bin"), words, vectors, binary=True)
-  export.write_tensorboard_projector(workdir, words, vectors)
+  export.write_tensorboard_projector(workdir, words, vectors, copy_of=tsv)
