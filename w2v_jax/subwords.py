@@ -145,12 +145,13 @@ class Subwords:
 
 
 def capacity(needed: int, least: int = 64) -> int:
-  """`needed` rounded up to 2^k times 1, 1.25, 1.5 or 1.75: at most 25% padding, and few
-  distinct shapes (each one compiles the step once)."""
+  """`needed` rounded up to 2^k times 1, 1.125, ..., 1.875: at most 12.5% padding (padded
+  entries still cost their share of the n-gram sums), and few distinct shapes (each compiles the
+  step once; an epoch of the bench corpus at 128 windows a step needs two)."""
   if needed <= least:
     return least
   top = 1 << (needed - 1).bit_length()  # The power of two at or above.
-  return next(top // 8 * m for m in (4, 5, 6, 7, 8) if top // 8 * m >= needed)
+  return next(top // 16 * m for m in range(8, 17) if top // 16 * m >= needed)
 
 
 def subwords(words: Sequence[str], minn: int, maxn: int, bucket: int,
