@@ -293,3 +293,27 @@ def test_checkpoint_zip_holds_a_crc_for_every_array(tmp_path):
   with zipfile.ZipFile(checkpoint.latest(str(tmp_path))) as archive:
     assert {i.filename: i.CRC != 0 for i in archive.infolist()} == {
         "['a'].npy": True, "['b']['c'].npy": True}
+
+
+def test_runs_saved_before_auto_settings_resume_where_auto_means_the_same():
+  """config.json of a run from before `--init auto` and `--skipgram_input` (init 'word2vec', no
+  skipgram_input) resumes under today's defaults when they train the same, and not otherwise."""
+  from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
+
+  def saved(**changes):
+    values = {k: list(v) if isinstance(v, tuple) else v for k, v in
+              vars(config_lib.Config(corpus=("c.txt",), init="word2vec", **changes)).items()}
+    del values["skipgram_input"]
+    return values
+
+  today = config_lib.Config(corpus=("c.txt",))
+  assert config_lib.resume_differences(saved(), today) == []
+  # With subwords, auto now means fastText's init and roles: not what the old run trained.
+  assert config_lib.resume_differences(saved(subwords=True), config_lib.Config(
+      corpus=("c.txt",), subwords=True)) == [
+          "--init='auto' (the run has 'word2vec')",
+          "--skipgram_input='auto' (the run has 'context')"]
+  assert config_lib.resume_differences(saved(subwords=True), config_lib.Config(
+      corpus=("c.txt",), subwords=True, init="word2vec", skipgram_input="context")) == []
+  assert config_lib.resume_differences(saved(), config_lib.Config(
+      corpus=("c.txt",), window_size=3)) == ["--window_size=3 (the run has 5)"]

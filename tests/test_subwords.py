@@ -428,3 +428,22 @@ def test_query_cli_on_a_broken_fasttext_bin_is_one_line(tmp_path):
                            "king"], cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert result.returncode == 2
   assert result.stderr.strip().splitlines() == [f"error: {path}: truncated (ends at byte 200)"]
+
+
+def test_skipgram_input_auto_is_the_centre_with_subwords_and_negative_sampling_alone():
+  from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
+
+  def resolved(**settings):
+    config = config_lib.Config(corpus=("c.txt",), **settings)
+    config.validate()
+    return config.input_word, config.example_layout, config.examples_per_step
+
+  assert resolved(subwords=True) == ("centre", "windows", 128)
+  assert resolved(subwords=True, layout="pairs") == ("context", "pairs", 256)
+  assert resolved(subwords=True, hs=True) == ("context", "windows", 128)
+  assert resolved(subwords=True, model="cbow") == ("context", "windows", 128)
+  assert resolved(subwords=True, shared_negatives=64) == ("context", "pairs", 256)
+  assert resolved() == ("context", "pairs", 1024)
+  assert resolved(skipgram_input="centre") == ("centre", "windows", 128)
+  with pytest.raises(ValueError, match="--skipgram_input='centre': centre needs --layout"):
+    resolved(skipgram_input="centre", layout="pairs")

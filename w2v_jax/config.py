@@ -48,7 +48,8 @@ class Config:
   layout: str = _field(
       "auto", "windows: one example per centre word and its window (word2vec.c's grouping); "
       "pairs: one per (target, context) pair, shuffled; auto: pairs for skip-gram with "
-      "negative sampling alone (faster per pair on the CPU, README), else windows.")
+      "negative sampling alone and the context as input (faster per pair on the CPU, README), "
+      "else windows.")
   window_size: int = _field(5, "Maximum context distance.")
   dynamic_window: bool = _field(True, "Radius uniform in [1, window_size] per centre.")
   subsample: float = _field(1e-3, "Subsampling threshold t (word2vec) or Zipf factor (seed).")
@@ -105,7 +106,7 @@ class Config:
   linear_decay: bool = _field(True, "Decay the learning rate linearly (else constant).")
   epochs: int = _field(5, "Passes over the corpus.")
   batch_size: int = _field(0, "Examples per step; 0: 1024 pairs (256 with --subwords) or 128 "
-                           "windows (~700 pairs).")
+                           "windows (~700 pairs; with --subwords, skip-gram's default).")
   steps_per_call: int = _field(32, "Steps fused into one jitted lax.scan.")
   replicas: int = _field(
       1, "Independent copies of the tables, one per device, each training its share of the "
@@ -145,7 +146,8 @@ class Config:
     if self.skipgram_input != "auto":
       return self.skipgram_input
     centre_ok = (self.model == "skipgram" and self.num_ns and not self.hs
-                 and not self.shared_negatives and self.loss == "sigmoid")
+                 and not self.shared_negatives and self.loss == "sigmoid"
+                 and self.layout != "pairs")
     return "centre" if self.subwords and centre_ok else "context"
 
   @property
@@ -246,13 +248,32 @@ RESUME_MAY_CHANGE = frozenset({"log_every", "checkpoint_every", "eval_every_epoc
                                "wordsim", "show_words", "progress"})
 
 
+# Settings whose `auto` stands for another value: compared by what they stand for, so a run saved
+# before `auto` existed resumes under the default that means the same. A setting missing from an
+# older run's config.json had the value given here.
+RESOLVED = {"init": "table_init", "skipgram_input": "input_word"}
+BEFORE_ADDED = {"skipgram_input": "context"}
+
+
 def resume_differences(saved: dict, config: Config) -> list[str]:
   """`--flag=value (the run has: value)` for each setting that differs from a run's config.json."""
   current = {k: list(v) if isinstance(v, tuple) else v
              for k, v in dataclasses.asdict(config).items()}
+  saved = {**BEFORE_ADDED, **saved}
+  fields = {f.name for f in dataclasses.fields(Config)}
+  try:
+    was = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()
+                    if k in fields})
+  except TypeError:
+    was = None
+
+  def same(k):
+    if k in RESOLVED and was is not None:
+      return getattr(was, RESOLVED[k]) == getattr(config, RESOLVED[k])
+    return current.get(k) == saved.get(k)
+
   return [f"--{k}={current.get(k)!r} (the run has {saved.get(k)!r})"
-          for k in sorted(set(current) | set(saved))
-          if k not in RESUME_MAY_CHANGE and current.get(k) != saved.get(k)]
+          for k in sorted(set(current) | set(saved)) if k not in RESUME_MAY_CHANGE and not same(k)]
 
 
 def presets() -> dict[str, Config]:

@@ -204,7 +204,7 @@ class Outputs:
   noise: negatives_lib.AliasTable | None = None  # Draw negatives of `negatives_shape` here.
   negatives_shape: tuple[int, ...] = ()  # One batch's.
   tree: huffman.HuffmanTree | None = None  # Add the centres' paths.
-  subwords: subwords_lib.Subwords | None = None  # Add the context words' n-gram rows, flat,
+  subwords: subwords_lib.Subwords | None = None  # Add the input words' n-gram rows, flat,
   subword_chunks: int = 1  # in this many column groups (one per replica).
   centre_inputs: bool = False  # The inputs are the centres (fastText's skip-gram), not contexts.
 

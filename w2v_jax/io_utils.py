@@ -7,6 +7,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
@@ -18,9 +19,7 @@ def atomic_open(path: str, mode: str = "w", **kwargs) -> Iterator[IO]:
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
-  umask = os.umask(0)
-  os.umask(umask)
-  os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs are for other tools too.
+  os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs are for other tools too.
   try:
     with os.fdopen(fd, mode, **kwargs) as f:
       yield f
@@ -33,6 +32,18 @@ def atomic_open(path: str, mode: str = "w", **kwargs) -> Iterator[IO]:
     if isinstance(e, OSError):  # Name the file meant, not the temp.
       raise named_os_error(e, path, replace=True) from e
     raise
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+  """The process's umask. Reading it means setting it, so two threads writing files at once
+  (the final checkpoint's and the vectors') must not interleave, or one restores the other's 0."""
+  with _UMASK_LOCK:
+    umask = os.umask(0)
+    os.umask(umask)
+  return umask
 
 
 def named_os_error(e: OSError, path: str, replace: bool = False) -> OSError:
