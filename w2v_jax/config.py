@@ -91,6 +91,9 @@ class Config:
   negatives_per: str = _field(
       "window", "window: one set of negatives per centre (HogBatch); pair: per (context, centre) "
       "pair, as word2vec.c.")
+  window_negatives: int = _field(
+      0, "With the centre as skip-gram's input and --negatives_per window: negatives drawn per "
+      "window, shared by its pairs, each weighing num_ns / window_negatives (0: num_ns).")
   negatives: str = _field("unigram", f"Noise distribution: {', '.join(NEGATIVES)}.")
   ns_exponent: float = _field(0.75, "Exponent of the unigram noise distribution.")
   negatives_on_host: bool = _field(

@@ -232,6 +232,9 @@ class Word2Vec:
   negatives: str = "unigram"  # What `sample` draws when the batch has none: or "log_uniform".
   bucket: int = 0  # > 0: fastText subwords, hashed into this many rows of "ngrams".
   input: str = "context"  # Skip-gram's input word: the context (word2vec.c) or centre (fastText).
+  # With the centre as input and negatives per window: how many the window draws (0: num_ns),
+  # each pair weighing each num_ns / window_negatives, as num_ns of its own would in expectation.
+  window_negatives: int = 0
 
   def __post_init__(self):
     checks = [
@@ -273,6 +276,8 @@ class Word2Vec:
       return (self.pool_size,)
     if self.negatives_per == "pair":
       return (batch_size, slots, self.num_ns)
+    if self.centre_input and self.window_negatives:
+      return (batch_size, self.window_negatives)
     return (batch_size, self.num_ns)
 
   @property
@@ -383,7 +388,8 @@ class Word2Vec:
       valid_SxK = jnp.ones((len(mask_S), len(negatives)), jnp.float32)
       if self.skip_positive_negatives:
         valid_SxK = (negatives[None, :] != contexts_S[:, None]).astype(jnp.float32)
-      total, correct = context_loss(h_1xD[0], mask_S, vectors["outputs"], valid_SxK)
+      scale = self.num_ns / negatives.shape[-1]
+      total, correct = context_loss(h_1xD[0], mask_S, vectors["outputs"], scale * valid_SxK)
     return total, {"correct": correct, "count": jnp.sum(mask_S)}
 
   def _sampled(self, h_HxD, weight_H, vectors, example):
