@@ -225,13 +225,15 @@ def test_cbow_with_subwords_averages_every_input_row_as_fasttext():
 
 @pytest.mark.parametrize("model,input_word,negatives_per", [
     ("skipgram", "context", "window"), ("cbow", "context", "window"),
-    ("skipgram", "centre", "window"), ("skipgram", "centre", "pair")])
+    ("skipgram", "centre", "window"), ("skipgram", "centre", "pair"),
+    ("skipgram", "centre", "window_pool"), ("skipgram", "centre", "batch_pool")])
 def test_subword_step_updates_each_row_as_fasttext(model, input_word, negatives_per):
   """One SGD step on a hand-made batch against fastText's update written out in NumPy.
 
   With the centre as input (fastText's own roles) the centre's word and n-gram rows are one
   input for every context word of its window, and a negative equal to a pair's context is
-  skipped for that pair only.
+  skipped for that pair only. "window_pool": the window draws 2 negatives for its pairs' 1 each,
+  so each weighs 1/2; "batch_pool": one pool of 2 for the batch's pairs, as much each.
   """
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   import optax  # pylint: disable=import-outside-toplevel
@@ -246,8 +248,12 @@ def test_subword_step_updates_each_row_as_fasttext(model, input_word, negatives_
   contexts = np.array([[1, 3], [0, 5]])
   mask = np.array([[1.0, 1.0], [1.0, 0.0]], np.float32)
   # Window b's negatives (the second row's 3 is window 0's second context), or each pair's.
-  negatives = np.array([[0, 3], [1, 2]]) if negatives_per == "window" else np.array(
+  negatives = np.array([[0, 3], [1, 2]]) if negatives_per != "pair" else np.array(
       [[[0, 3], [3, 5]], [[1, 2], [4, 4]]])
+  batch_pool = negatives_per == "batch_pool"
+  if batch_pool:
+    negatives, negatives_per = np.array([0, 3]), "window"
+  pool, negatives_per = negatives_per == "window_pool", negatives_per.replace("_pool", "")
   if input_word == "context":
     negatives = negatives[:, :1]
   batch = {"centres": centres, "contexts": contexts, "mask": mask, "negatives": negatives}
@@ -259,8 +265,11 @@ def test_subword_step_updates_each_row_as_fasttext(model, input_word, negatives_
   params = {"input": rng.normal(size=(V, D)).astype(np.float32),
             "ngrams": rng.normal(size=(bucket, D)).astype(np.float32),
             "output": rng.normal(size=(V, D)).astype(np.float32)}
-  objective = objectives.Word2Vec(model=model, num_ns=negatives.shape[-1], bucket=bucket,
-                                  input=input_word, negatives_per=negatives_per)
+  objective = objectives.Word2Vec(model=model, num_ns=1 if pool or batch_pool else
+                                  negatives.shape[-1], bucket=bucket, input=input_word,
+                                  negatives_per=negatives_per, window_negatives=2 if pool else 0,
+                                  pool_size=2 if batch_pool else 0)
+  weight = 0.5 if pool or batch_pool else 1.0  # Of each negative.
   tx = optax.sgd(lr)
   state = step.TrainState(step=jnp.zeros((), jnp.int32), params=jax_tree(params),
                           opt_state={k: tx.init(v) for k, v in params.items()},
@@ -275,7 +284,8 @@ def test_subword_step_updates_each_row_as_fasttext(model, input_word, negatives_
     live = [s for s in range(2) if mask[b, s]]
     if input_word == "centre":  # One input, each context a prediction with its negatives.
       predictions = [(rows_of(centres[b]), [(contexts[b, s], 1.0)] + [
-          (n, 0.0) for n in (negatives[b] if negatives.ndim == 2 else negatives[b, s])
+          (n, 0.0) for n in ({1: negatives, 2: negatives[b]}.get(negatives.ndim)
+                             if negatives.ndim < 3 else negatives[b, s])
           if n != contexts[b, s]]) for s in live]
     else:
       targets = [(centres[b], 1.0), (negatives[b, 0], 0.0)]
@@ -286,7 +296,7 @@ def test_subword_step_updates_each_row_as_fasttext(model, input_word, negatives_
       h = np.mean([params[t][i] for t, i in group], axis=0)
       grad = np.zeros(D)
       for target, label in targets:
-        g = label - sig(h @ params["output"][target])
+        g = (label - sig(h @ params["output"][target])) * (1.0 if label else weight)
         grad += g * params["output"][target]
         want["output"][target] += lr * g * h
       for t, i in group:  # Every row of the mean gets the whole error (fastText's update).
@@ -442,7 +452,7 @@ def test_skipgram_input_auto_is_the_centre_with_subwords_and_negative_sampling_a
   assert resolved(subwords=True, layout="pairs") == ("context", "pairs", 256)
   assert resolved(subwords=True, hs=True) == ("context", "windows", 128)
   assert resolved(subwords=True, model="cbow") == ("context", "windows", 128)
-  assert resolved(subwords=True, shared_negatives=64) == ("context", "pairs", 256)
+  assert resolved(subwords=True, shared_negatives=64) == ("centre", "windows", 128)
   assert resolved() == ("context", "pairs", 1024)
   assert resolved(skipgram_input="centre") == ("centre", "windows", 128)
   with pytest.raises(ValueError, match="--skipgram_input='centre': centre needs --layout"):

@@ -149,8 +149,7 @@ class Config:
     if self.skipgram_input != "auto":
       return self.skipgram_input
     centre_ok = (self.model == "skipgram" and self.num_ns and not self.hs
-                 and not self.shared_negatives and self.loss == "sigmoid"
-                 and self.layout != "pairs")
+                 and self.loss == "sigmoid" and self.layout != "pairs")
     return "centre" if self.subwords and centre_ok else "context"
 
   @property
@@ -215,12 +214,16 @@ class Config:
         (not (self.shared_negatives and self.fixed_training_set), "shared_negatives",
          "cannot be combined with --fixed_training_set (its negatives belong to examples)"),
         (self.input_word == "context" or (self.model == "skipgram" and self.num_ns >= 1
-                                          and not self.hs and not self.shared_negatives
-                                          and self.loss == "sigmoid"),
+                                          and not self.hs and self.loss == "sigmoid"),
          "skipgram_input", "centre needs --model=skipgram with negative sampling alone "
-         "(--num_ns >= 1, no --hs, no --shared_negatives, --loss=sigmoid)"),
+         "(--num_ns >= 1, no --hs, --loss=sigmoid)"),
         (self.input_word == "context" or self.layout != "pairs", "skipgram_input",
          "centre needs --layout=windows (a pair has one context already)"),
+        (self.window_negatives >= 0, "window_negatives", "must be >= 0"),
+        (not self.window_negatives or (self.input_word == "centre"
+                                       and self.negatives_per == "window"),
+         "window_negatives", "needs the centre as skip-gram's input (--skipgram_input) and "
+         "--negatives_per=window"),
         (not self.subwords or self.minn >= 1, "minn", "must be >= 1"),
         (not self.subwords or self.minn <= self.maxn, "minn", f"must be <= --maxn={self.maxn}"),
         (not self.subwords or self.bucket >= 1, "bucket", "must be >= 1 with --subwords"),

@@ -140,6 +140,12 @@ def sampled_loss(
     valid = jnp.broadcast_to(valid, logits_HxC.shape)
   else:
     logits_HxC = jnp.einsum("hd,hcd->hc", h_HxD, outputs)
+  return logit_loss(logits_HxC, weight_H, valid, loss)
+
+
+def logit_loss(logits_HxC: jax.Array, weight_H: jax.Array, valid: jax.Array,
+               loss: str = "sigmoid") -> tuple[jax.Array, jax.Array]:
+  """`sampled_loss` from the logits: column 0 the positive's, the rest the negatives'."""
   if loss == "sigmoid":
     signs_1xC = jnp.ones((1, logits_HxC.shape[-1])).at[0, 1:].set(-1.0)
     per_h = -jnp.sum(valid * jax.nn.log_sigmoid(signs_1xC * logits_HxC), axis=-1)
@@ -155,7 +161,9 @@ def context_loss(
     h_D: jax.Array, mask_S: jax.Array, outputs_XxD: jax.Array, valid_SxK: jax.Array,
 ) -> tuple[jax.Array, jax.Array]:
   """fastText's skip-gram with one set of negatives per window: one input h against each
-  context word s, pair s's loss -log s(h.c_s) - sum_k valid_sk log s(-h.n_k).
+  context word s, pair s's loss -log s(h.c_s) - sum_k valid_sk log s(-h.n_k), where valid_sk
+  weighs negative k for pair s (0 where it is the pair's context, num_ns / K when the window
+  draws K for its pairs' num_ns each).
 
   `outputs_XxD`: the S context rows, then the K negatives' rows. h is the same for every pair of
   the window, so each row's logit is computed once (one matrix-vector product, whose gradient is
@@ -164,7 +172,12 @@ def context_loss(
   negative.
   """
   logits_X = outputs_XxD @ h_D
-  positive_S, negative_K = logits_X[:len(mask_S)], logits_X[len(mask_S):]
+  return context_logit_loss(logits_X[:len(mask_S)], logits_X[len(mask_S):], mask_S, valid_SxK)
+
+
+def context_logit_loss(positive_S: jax.Array, negative_K: jax.Array, mask_S: jax.Array,
+                       valid_SxK: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """`context_loss` from the logits of the S contexts and of the K negatives."""
   per_s = -jax.nn.log_sigmoid(positive_S) - valid_SxK @ jax.nn.log_sigmoid(-negative_K)
   best_S = jnp.max(jnp.where(valid_SxK > 0, negative_K[None, :], -jnp.inf), axis=-1)
   return mask_S @ per_s, mask_S @ (positive_S > best_S).astype(jnp.float32)
@@ -249,8 +262,8 @@ class Word2Vec:
          "negatives per pair need skip-gram"),
         (self.input in INPUTS, f"input must be one of {INPUTS}"),
         (self.input == "context" or (self.model == "skipgram" and self.num_ns and not self.hs
-                                     and not self.pool_size and self.output_loss == "sigmoid"),
-         "the centre as input needs skip-gram with negative sampling alone (sigmoid, no pool)"),
+                                     and self.output_loss == "sigmoid"),
+         "the centre as input needs skip-gram with negative sampling alone (sigmoid)"),
     ]
     for ok, message in checks:
       if not ok:
@@ -323,7 +336,10 @@ class Word2Vec:
       rows["ngrams"] = Rows(batch["ngrams"], "ngrams", shared=True)
     contexts_BxS = jnp.where(mask_BxS > 0, batch["contexts"], -1)
     negatives = batch["negatives"]
-    if negatives.ndim == 3:  # Per pair: [B, S, 1 + K], each context with its own negatives.
+    if self.pool_size:  # One pool for the batch's pairs.
+      rows["outputs"] = Rows(contexts_BxS, "output")
+      rows["pool"] = Rows(negatives, "output", shared=True)
+    elif negatives.ndim == 3:  # Per pair: [B, S, 1 + K], each context with its own negatives.
       ids = jnp.concatenate([contexts_BxS[..., None], negatives], axis=2)
       rows["outputs"] = Rows(jnp.where(mask_BxS[..., None] > 0, ids, -1), "output")
     else:  # [B, S + K]: the contexts, then the window's negatives.
@@ -377,13 +393,20 @@ class Word2Vec:
     if self.bucket:
       h_1xD = subword_inputs(h_1xD, vectors["ngram_sums"], example["ngram_counts"])
     contexts_S, negatives = example["contexts"], example["negatives"]
-    if negatives.ndim == 2:  # Per pair: [S, K].
+    if self.pool_size:  # The batch's pool [N], each negative weighing num_ns / N for each pair.
+      valid_SxN = jnp.ones((len(mask_S), len(negatives)), jnp.float32)
+      if self.skip_positive_negatives:
+        valid_SxN = (negatives[None, :] != contexts_S[:, None]).astype(jnp.float32)
+      total, correct = context_logit_loss(
+          vectors["outputs"] @ h_1xD[0], vectors["pool"] @ h_1xD[0], mask_S,
+          (self.num_ns / self.pool_size) * valid_SxN)
+    elif negatives.ndim == 2:  # Per pair: [S, K].
       valid_SxK = jnp.ones(negatives.shape, jnp.float32)
       if self.skip_positive_negatives:
         valid_SxK = (negatives != contexts_S[:, None]).astype(jnp.float32)
       valid = jnp.concatenate([jnp.ones((len(mask_S), 1)), valid_SxK], axis=1)
-      h_SxD = jnp.broadcast_to(h_1xD, (len(mask_S), h_1xD.shape[-1]))
-      total, correct = sampled_loss(h_SxD, mask_S, vectors["outputs"], valid)
+      # One h for all [S, 1 + K] rows: a matrix-vector product (its gradient an outer product).
+      total, correct = logit_loss(vectors["outputs"] @ h_1xD[0], mask_S, valid)
     else:
       valid_SxK = jnp.ones((len(mask_S), len(negatives)), jnp.float32)
       if self.skip_positive_negatives:
