@@ -449,6 +449,10 @@ def test_skipgram_input_auto_is_the_centre_with_subwords_and_negative_sampling_a
     return config.input_word, config.example_layout, config.examples_per_step
 
   assert resolved(subwords=True) == ("centre", "windows", 128)
+  assert config_lib.Config(corpus=("c.txt",), subwords=True, num_ns=3).window_pool == 6
+  assert config_lib.Config(corpus=("c.txt",), subwords=True, window_negatives=7).window_pool == 7
+  assert config_lib.Config(corpus=("c.txt",), subwords=True,
+                           negatives_per="pair").window_pool == 0
   assert resolved(subwords=True, layout="pairs") == ("context", "pairs", 256)
   assert resolved(subwords=True, hs=True) == ("context", "windows", 128)
   assert resolved(subwords=True, model="cbow") == ("context", "windows", 128)
@@ -457,3 +461,5 @@ def test_skipgram_input_auto_is_the_centre_with_subwords_and_negative_sampling_a
   assert resolved(skipgram_input="centre") == ("centre", "windows", 128)
   with pytest.raises(ValueError, match="--skipgram_input='centre': centre needs --layout"):
     resolved(skipgram_input="centre", layout="pairs")
+  with pytest.raises(ValueError, match="--window_negatives=4: needs the centre"):
+    resolved(window_negatives=4)

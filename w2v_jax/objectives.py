@@ -229,8 +229,9 @@ class Word2Vec:
   slots, and each input is the mean of the word's row and those (`subword_inputs`).
 
   `input="centre"` (skip-gram, negative sampling): fastText's roles on the same batch. The
-  centre's input row predicts each live context word (outputs: the contexts and the negatives,
-  shared by the window or per pair); its input slot is b (one per window).
+  centre's input row predicts each live context word (outputs: the contexts and the negatives:
+  `window_negatives` of them shared by the window's pairs, each pair's own, or the batch's pool);
+  its input slot is b (one per window).
   """
 
   model: str = "skipgram"
@@ -393,26 +394,23 @@ class Word2Vec:
     if self.bucket:
       h_1xD = subword_inputs(h_1xD, vectors["ngram_sums"], example["ngram_counts"])
     contexts_S, negatives = example["contexts"], example["negatives"]
-    if self.pool_size:  # The batch's pool [N], each negative weighing num_ns / N for each pair.
-      valid_SxN = jnp.ones((len(mask_S), len(negatives)), jnp.float32)
-      if self.skip_positive_negatives:
-        valid_SxN = (negatives[None, :] != contexts_S[:, None]).astype(jnp.float32)
-      total, correct = context_logit_loss(
-          vectors["outputs"] @ h_1xD[0], vectors["pool"] @ h_1xD[0], mask_S,
-          (self.num_ns / self.pool_size) * valid_SxN)
-    elif negatives.ndim == 2:  # Per pair: [S, K].
+    if negatives.ndim == 2:  # Per pair: [S, K].
       valid_SxK = jnp.ones(negatives.shape, jnp.float32)
       if self.skip_positive_negatives:
         valid_SxK = (negatives != contexts_S[:, None]).astype(jnp.float32)
       valid = jnp.concatenate([jnp.ones((len(mask_S), 1)), valid_SxK], axis=1)
       # One h for all [S, 1 + K] rows: a matrix-vector product (its gradient an outer product).
       total, correct = logit_loss(vectors["outputs"] @ h_1xD[0], mask_S, valid)
-    else:
+    else:  # One set [K] for the window's pairs, or the batch's pool: each weighs num_ns / K.
       valid_SxK = jnp.ones((len(mask_S), len(negatives)), jnp.float32)
       if self.skip_positive_negatives:
         valid_SxK = (negatives[None, :] != contexts_S[:, None]).astype(jnp.float32)
-      scale = self.num_ns / negatives.shape[-1]
-      total, correct = context_loss(h_1xD[0], mask_S, vectors["outputs"], scale * valid_SxK)
+      weights_SxK = (self.num_ns / len(negatives)) * valid_SxK
+      if self.pool_size:
+        total, correct = context_logit_loss(vectors["outputs"] @ h_1xD[0],
+                                            vectors["pool"] @ h_1xD[0], mask_S, weights_SxK)
+      else:
+        total, correct = context_loss(h_1xD[0], mask_S, vectors["outputs"], weights_SxK)
     return total, {"correct": correct, "count": jnp.sum(mask_S)}
 
   def _sampled(self, h_HxD, weight_H, vectors, example):
