@@ -215,6 +215,14 @@ def hierarchical_loss(
   return weight_H @ per_h, weight_H @ right_H
 
 
+def _pair_outputs(positives_BxS: jax.Array, negatives_BxSxK: jax.Array, mask_BxS: jax.Array
+                  ) -> Rows:
+  """Each pair's output rows, [B, S, 1 + K]: its positive, then its own negatives; none where
+  the slot is padding."""
+  ids = jnp.concatenate([positives_BxS[..., None], negatives_BxSxK], axis=2)
+  return Rows(jnp.where(mask_BxS[..., None] > 0, ids, -1), "output")
+
+
 @dataclasses.dataclass(frozen=True)
 class Word2Vec:
   """Skip-gram or CBOW with negative sampling, hierarchical softmax, or both (they add).
@@ -319,9 +327,8 @@ class Word2Vec:
     elif self.num_ns:
       negatives = batch["negatives"]
       if negatives.ndim == 3:  # Per pair: [B, S, 1 + K], the centre repeated on every slot.
-        centres_BxSx1 = jnp.broadcast_to(batch["centres"][:, None, None], (*mask_BxS.shape, 1))
-        ids = jnp.concatenate([centres_BxSx1, negatives], axis=2)
-        rows["outputs"] = Rows(jnp.where(mask_BxS[..., None] > 0, ids, -1), "output")
+        centres_BxS = jnp.broadcast_to(batch["centres"][:, None], mask_BxS.shape)
+        rows["outputs"] = _pair_outputs(centres_BxS, negatives, mask_BxS)
       else:
         ids = jnp.concatenate([batch["centres"][:, None], negatives], axis=1)
         rows["outputs"] = Rows(jnp.where(live_B[:, None], ids, -1), "output")
@@ -341,8 +348,7 @@ class Word2Vec:
       rows["outputs"] = Rows(contexts_BxS, "output")
       rows["pool"] = Rows(negatives, "output", shared=True)
     elif negatives.ndim == 3:  # Per pair: [B, S, 1 + K], each context with its own negatives.
-      ids = jnp.concatenate([contexts_BxS[..., None], negatives], axis=2)
-      rows["outputs"] = Rows(jnp.where(mask_BxS[..., None] > 0, ids, -1), "output")
+      rows["outputs"] = _pair_outputs(contexts_BxS, negatives, mask_BxS)
     else:  # [B, S + K]: the contexts, then the window's negatives.
       ids = jnp.concatenate([contexts_BxS, jnp.where(live_Bx1, negatives, -1)], axis=1)
       rows["outputs"] = Rows(ids, "output")
@@ -395,16 +401,12 @@ class Word2Vec:
       h_1xD = subword_inputs(h_1xD, vectors["ngram_sums"], example["ngram_counts"])
     contexts_S, negatives = example["contexts"], example["negatives"]
     if negatives.ndim == 2:  # Per pair: [S, K].
-      valid_SxK = jnp.ones(negatives.shape, jnp.float32)
-      if self.skip_positive_negatives:
-        valid_SxK = (negatives != contexts_S[:, None]).astype(jnp.float32)
+      valid_SxK = self._valid(negatives, contexts_S[:, None])
       valid = jnp.concatenate([jnp.ones((len(mask_S), 1)), valid_SxK], axis=1)
       # One h for all [S, 1 + K] rows: a matrix-vector product (its gradient an outer product).
       total, correct = logit_loss(vectors["outputs"] @ h_1xD[0], mask_S, valid)
     else:  # One set [K] for the window's pairs, or the batch's pool: each weighs num_ns / K.
-      valid_SxK = jnp.ones((len(mask_S), len(negatives)), jnp.float32)
-      if self.skip_positive_negatives:
-        valid_SxK = (negatives[None, :] != contexts_S[:, None]).astype(jnp.float32)
+      valid_SxK = self._valid(negatives[None, :], contexts_S[:, None])
       weights_SxK = (self.num_ns / len(negatives)) * valid_SxK
       if self.pool_size:
         total, correct = context_logit_loss(vectors["outputs"] @ h_1xD[0],
@@ -413,11 +415,16 @@ class Word2Vec:
         total, correct = context_loss(h_1xD[0], mask_S, vectors["outputs"], weights_SxK)
     return total, {"correct": correct, "count": jnp.sum(mask_S)}
 
+  def _valid(self, negatives: jax.Array, positives: jax.Array) -> jax.Array:
+    """1.0 per negative (broadcast against its positives), 0.0 where it is its pair's positive
+    and `skip_positive_negatives` (word2vec.c and gensim skip it)."""
+    if self.skip_positive_negatives:
+      return (negatives != positives).astype(jnp.float32)
+    return jnp.ones(jnp.broadcast_shapes(negatives.shape, positives.shape), jnp.float32)
+
   def _sampled(self, h_HxD, weight_H, vectors, example):
     centre, negatives = example["centres"], example["negatives"]
-    valid = jnp.ones(negatives.shape, jnp.float32)
-    if self.skip_positive_negatives:
-      valid = (negatives != centre).astype(jnp.float32)
+    valid = self._valid(negatives, centre)
     if self.pool_size:
       return pooled_loss(h_HxD, weight_H, vectors["outputs"][0], vectors["pool"], valid,
                          self.num_ns / self.pool_size)
