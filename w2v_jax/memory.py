@@ -1,4 +1,6 @@
-"""Handing memory that setup phases freed back to the OS (glibc only; a no-op elsewhere).
+"""Memory the OS manages for a run: freed setup memory handed back, large tables on huge pages.
+
+Both are Linux (glibc) calls through ctypes and no-ops elsewhere.
 
 Encoding the corpus and compiling the step free tens of MB that glibc keeps for reuse, and the
 input pipeline leaves free pages in its thread's arena; the phases after each never need them
@@ -8,6 +10,13 @@ the first step and after training).
 Measured and rejected: pinning glibc's mmap threshold (mallopt M_MMAP_THRESHOLD) keeps the
 pipeline's 0.1-2 MB arrays from piling up in per-thread heaps (-40 MB peak RSS on the bench
 corpus) but makes every such array fresh, page-faulted memory: training ran 15-30% slower.
+
+Huge pages: a step reads and writes rows at random all over its tables, and fastText's n-gram
+table alone is 800 MB (2M buckets x 100 x 4 B). On 4 KB pages nearly every row it touches is a TLB
+miss (a core's TLB covers ~8 MB), so `huge_pages` asks the kernel to back the tables with 2 MB
+pages once they are placed. Transparent huge pages are opt-in (`madvise`) on many machines, and
+XLA allocates and fills the tables before we can advise them, so the pages are collapsed in
+place (MADV_COLLAPSE, Linux 6.1+). A donated step updates its tables in place, so they stay there.
 """
 
 from __future__ import annotations
@@ -16,6 +25,13 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+from typing import Any
+
+import jax
+
+_MADV_HUGEPAGE = 14
+_MADV_COLLAPSE = 25
+HUGE_PAGE = 2 << 20
 
 
 @functools.cache
@@ -34,3 +50,47 @@ def release_freed() -> None:
   libc = _glibc()
   if libc is not None:
     libc.malloc_trim(0)
+
+
+def huge_pages(tree: Any, min_bytes: int = 16 << 20) -> int:
+  """Backs the CPU arrays of `tree` (at least `min_bytes`) with 2 MB pages where the OS can.
+
+  Contents are unchanged. Call once the arrays are placed and before they are used (a placed
+  train state); waits for them first. Returns the bytes the kernel accepted the advice for
+  (whole 2 MB pages inside each buffer), 0 where it declined or this is not Linux. Measured on
+  the bench corpus with subwords, one epoch (2-core AMD EPYC, alternating with the code before
+  it): training took 57.8 and 53.9 s against 83.3 and 92.0 s, the same vectors.
+  """
+  libc = _glibc()
+  if libc is None or not hasattr(libc, "madvise"):
+    return 0
+  libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+  advised = 0
+  for leaf in jax.tree_util.tree_leaves(jax.block_until_ready(tree)):
+    for shard in getattr(leaf, "addressable_shards", ()):
+      data = shard.data
+      if shard.device.platform != "cpu" or data.nbytes < min_bytes:
+        continue
+      start = -(-data.unsafe_buffer_pointer() // HUGE_PAGE) * HUGE_PAGE
+      end = (data.unsafe_buffer_pointer() + data.nbytes) // HUGE_PAGE * HUGE_PAGE
+      if end <= start:
+        continue
+      # HUGEPAGE lets the kernel keep (and khugepaged restore) huge pages here; COLLAPSE builds
+      # them now. COLLAPSE may report EINVAL for a range it mostly collapsed (seen on 6.18), so
+      # only the advice's own result counts.
+      if libc.madvise(start, end - start, _MADV_HUGEPAGE) == 0:
+        libc.madvise(start, end - start, _MADV_COLLAPSE)
+        advised += end - start
+  return advised
+
+
+def anon_huge_bytes() -> int:
+  """Bytes of this process's anonymous memory on huge pages (Linux; 0 where unknown)."""
+  try:
+    with open("/proc/self/smaps_rollup") as f:
+      for line in f:
+        if line.startswith("AnonHugePages:"):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
+  return 0

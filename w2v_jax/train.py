@@ -294,6 +294,8 @@ def train_and_evaluate(
     words_done = float(restored["words"])
     logging.info("resumed from %s at step %d", ckpt_path, placement.step_of(place, state))
   memory.release_freed()  # What encoding the corpus and initialising the tables left behind.
+  if memory.huge_pages(state):
+    logging.info("tables on huge pages: %.0f MB in all", memory.anon_huge_bytes() / 2**20)
   setup_seconds = time.perf_counter() - t_setup
 
   train_fn = place.compile(state, tx, objective)
