@@ -443,6 +443,7 @@ def test_query_cli_on_a_broken_fasttext_bin_is_one_line(tmp_path):
 
 def test_skipgram_input_auto_is_the_centre_with_subwords_and_negative_sampling_alone():
   from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
+  from w2v_jax import train  # pylint: disable=import-outside-toplevel
 
   def resolved(**settings):
     config = config_lib.Config(corpus=("c.txt",), **settings)
@@ -450,10 +451,14 @@ def test_skipgram_input_auto_is_the_centre_with_subwords_and_negative_sampling_a
     return config.input_word, config.example_layout, config.examples_per_step
 
   assert resolved(subwords=True) == ("centre", "windows", 128)
-  assert config_lib.Config(corpus=("c.txt",), subwords=True, num_ns=3).window_pool == 6
-  assert config_lib.Config(corpus=("c.txt",), subwords=True, window_negatives=7).window_pool == 7
-  assert config_lib.Config(corpus=("c.txt",), subwords=True,
-                           negatives_per="pair").window_pool == 0
+  def negatives_shape(**settings):  # Of a batch of 128 windows, 10 slots.
+    return train.build_objective(config_lib.Config(corpus=("c.txt",), subwords=True, **settings)
+                                 ).negatives_shape(128, 10)
+
+  assert negatives_shape(num_ns=3) == (128, 6)  # Twice num_ns per window.
+  assert negatives_shape(window_negatives=7) == (128, 7)
+  assert negatives_shape(negatives_per="pair") == (128, 10, 5)
+  assert negatives_shape(skipgram_input="context") == (128, 5)
   assert resolved(subwords=True, layout="pairs") == ("context", "pairs", 256)
   assert resolved(subwords=True, hs=True) == ("context", "windows", 128)
   assert resolved(subwords=True, model="cbow") == ("context", "windows", 128)

@@ -153,18 +153,6 @@ class Config:
     return "centre" if self.subwords and centre_ok else "context"
 
   @property
-  def window_pool(self) -> int:
-    """Negatives a window draws with the centre as input (`window_negatives`, 0 resolved).
-
-    Twice num_ns: a window has ~5.5 live pairs on the bench corpus, whose own num_ns each
-    would be ~27 draws; num_ns for the window scored analogy 0.557 (3 seeds) against gensim
-    FastText's 0.592, 2 x num_ns 0.588 and 3 x num_ns 0.589 (seed 1; README, Subwords), and
-    each further num_ns costs the step about a tenth of its speed."""
-    if self.window_negatives or self.input_word != "centre" or self.negatives_per != "window":
-      return self.window_negatives
-    return 2 * self.num_ns
-
-  @property
   def example_layout(self) -> str:
     """The layout `auto` stands for: windows where a model needs them, else pairs."""
     if self.layout != "auto":

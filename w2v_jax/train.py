@@ -86,7 +86,7 @@ def build_objective(config: Config) -> objectives.Word2Vec:
       negatives=config.negatives,
       bucket=config.bucket if config.subwords else 0,
       input=config.input_word,
-      window_negatives=config.window_pool,
+      window_negatives=config.window_negatives,
   )
 
 
