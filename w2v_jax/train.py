@@ -361,6 +361,7 @@ def train_and_evaluate(
         logging.error("the final checkpoint failed too: %s", saving.exception())
       raise
   summary["setup_seconds"] = setup_seconds
+  # Time the loop waited for the next block; calls still in flight may have been computing then.
   summary["input_wait_fraction"] = stream.wait_seconds / max(result.train_seconds, 1e-9)
   summary["replicas"] = place.replicas
   io_utils.atomic_write_json(os.path.join(rundir, "summary.json"), summary)
