@@ -414,8 +414,6 @@ def compare_training(args: argparse.Namespace, combos: list[str]) -> dict:
            if first["replicas"] > 1 else ""))
   waits = {combo: common.median(by_label["w2v_jax"], "input_wait_fraction")
            for combo, by_label in runs.items()}
-  # The loop dispatches asynchronously and keeps two calls in flight, so while it waits for the
-  # next block the step may still be computing: an upper bound on the step's idle time.
   print("\nw2v_jax input pipeline: the loop waited for the next block "
         + ", ".join(f"{100 * w:.1f}% ({combo})" for combo, w in waits.items() if w is not None)
         + " of the training time (with up to two calls still computing)")

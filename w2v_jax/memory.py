@@ -41,7 +41,11 @@ def _glibc() -> ctypes.CDLL | None:
     libc = ctypes.CDLL(name or "libc.so.6")
   except OSError:  # Windows, or no C library found.
     return None
-  return libc if hasattr(libc, "malloc_trim") else None  # musl, macOS: nothing to trim.
+  if not hasattr(libc, "malloc_trim"):  # musl, macOS: nothing to trim.
+    return None
+  if hasattr(libc, "madvise"):
+    libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+  return libc
 
 
 def release_freed() -> None:
@@ -64,15 +68,15 @@ def huge_pages(tree: Any, min_bytes: int = 16 << 20) -> int:
   libc = _glibc()
   if libc is None or not hasattr(libc, "madvise"):
     return 0
-  libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
   advised = 0
   for leaf in jax.tree_util.tree_leaves(jax.block_until_ready(tree)):
     for shard in getattr(leaf, "addressable_shards", ()):
       data = shard.data
       if shard.device.platform != "cpu" or data.nbytes < min_bytes:
         continue
-      start = -(-data.unsafe_buffer_pointer() // HUGE_PAGE) * HUGE_PAGE
-      end = (data.unsafe_buffer_pointer() + data.nbytes) // HUGE_PAGE * HUGE_PAGE
+      pointer = data.unsafe_buffer_pointer()
+      start = -(-pointer // HUGE_PAGE) * HUGE_PAGE
+      end = (pointer + data.nbytes) // HUGE_PAGE * HUGE_PAGE
       if end <= start:
         continue
       # HUGEPAGE lets the kernel keep (and khugepaged restore) huge pages here; COLLAPSE builds
