@@ -22,6 +22,9 @@ NEGATIVES_PER = ("window", "pair")
 SKIPGRAM_INPUTS = ("auto", "context", "centre")
 TIE_BREAKS = ("ascending", "descending")
 MERGES = ("sum", "mean")  # w2v_jax.replicas.MERGES.
+STEPS = ("auto", "fused", "generic")
+# Tokens per step of the fused step (whole sentences; word2vec.c's are at most 1,000 tokens).
+FUSED_TOKENS_PER_STEP = 4096
 
 
 def _field(default, help_text: str):
@@ -101,6 +104,14 @@ class Config:
   shared_negatives: int = _field(
       0, "> 0: one pool of this many negatives shared by each batch (BlazingText).")
   loss: str = _field("sigmoid", "sigmoid = negative sampling; softmax over 1 + K (the seed's).")
+  # The step.
+  step: str = _field(
+      "auto", "fused: a compiled loop per window on the CPU, hogwild over --threads (the "
+      "built-in objectives with SGD); generic: the autodiff step (any objective, optimizer or "
+      "device); auto: fused where it can run, else generic.")
+  threads: int = _field(
+      0, "Fused step: threads training at once, lock-free as word2vec.c's (0: the cores this "
+      "process may use). 1 is deterministic: the same seed gives the same vectors.")
   # Optimisation.
   optimizer: str = _field("sgd", f"Optax optimizer: {', '.join(OPTIMIZERS)}.")
   learning_rate: float = _field(0.025, "Initial learning rate.")
@@ -109,7 +120,8 @@ class Config:
   linear_decay: bool = _field(True, "Decay the learning rate linearly (else constant).")
   epochs: int = _field(5, "Passes over the corpus.")
   batch_size: int = _field(0, "Examples per step; 0: 1024 pairs (256 with --subwords) or 128 "
-                           "windows (~700 pairs; with --subwords, skip-gram's default).")
+                           "windows (~700 pairs; with --subwords, skip-gram's default); with "
+                           f"--step fused, tokens of whole sentences ({FUSED_TOKENS_PER_STEP}).")
   steps_per_call: int = _field(32, "Steps fused into one jitted lax.scan.")
   replicas: int = _field(
       1, "Independent copies of the tables, one per device, each training its share of the "
@@ -154,7 +166,10 @@ class Config:
 
   @property
   def example_layout(self) -> str:
-    """The layout `auto` stands for: windows where a model needs them, else pairs."""
+    """The layout `auto` stands for: windows where a model needs them, else pairs; the fused
+    step takes whole sentences."""
+    if self.step == "fused":
+      return "sentences"
     if self.layout != "auto":
       return self.layout
     ns_only = not self.hs and self.negatives_per == "window" and self.input_word == "context"
@@ -164,6 +179,8 @@ class Config:
   def examples_per_step(self) -> int:
     if self.batch_size:
       return self.batch_size
+    if self.example_layout == "sentences":
+      return FUSED_TOKENS_PER_STEP
     if self.example_layout == "windows":
       return 128
     # With subwords, 1024 pairs' n-gram rows (~1.5 MB gathered, as much scattered) outgrow a
@@ -196,6 +213,7 @@ class Config:
         (self.sequence_length is None or self.sequence_length >= 2, "sequence_length",
          "must be >= 2"),
         (self.log_every >= 1, "log_every", "must be >= 1"),
+        (self.threads >= 0, "threads", "must be >= 0"),
         (self.shared_negatives >= 0, "shared_negatives", "must be >= 0"),
         (not self.shared_negatives or self.loss == "sigmoid", "shared_negatives",
          "needs --loss=sigmoid"),
@@ -241,6 +259,7 @@ class Config:
         ("table_sharding", TABLE_SHARDING), ("init", INITS), ("shuffle", SHUFFLES),
         ("layout", LAYOUTS), ("model", MODELS), ("negatives_per", NEGATIVES_PER),
         ("tie_break", TIE_BREAKS), ("merge", MERGES), ("skipgram_input", SKIPGRAM_INPUTS),
+        ("step", STEPS),
     ]
     checks = [(getattr(self, name) in allowed, name, f"must be one of {', '.join(allowed)}")
               for name, allowed in choices] + checks
@@ -251,14 +270,14 @@ class Config:
 
 # Settings a resumed run may change: they decide what is logged, shown or saved, not the vectors.
 RESUME_MAY_CHANGE = frozenset({"log_every", "checkpoint_every", "eval_every_epoch", "analogies",
-                               "wordsim", "show_words", "progress"})
+                               "wordsim", "show_words", "progress", "threads"})
 
 
 # Settings whose `auto` stands for another value: compared by what they stand for, so a run saved
 # before `auto` existed resumes under the default that means the same. A setting missing from an
 # older run's config.json had the value given here.
 RESOLVED = {"init": "table_init", "skipgram_input": "input_word"}
-BEFORE_ADDED = {"skipgram_input": "context"}
+BEFORE_ADDED = {"skipgram_input": "context", "step": "generic"}
 
 
 def resume_differences(saved: dict, config: Config) -> list[str]:

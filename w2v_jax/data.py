@@ -1,7 +1,8 @@
 """The input pipeline: corpus pieces -> shuffled examples -> fixed-shape blocks, prefetched.
 
 An example is one window (layout "windows": a centre token and its context slots, padded to 2W)
-or one (target, context) pair (layout "pairs": a window of one slot). Every piece of every epoch
+or one (target, context) pair (layout "pairs": a window of one slot); the fused step takes whole
+sentences instead (layout "sentences", `sentence_blocks`), and makes its windows itself. Every piece of every epoch
 draws its randomness from `default_rng([seed, epoch, piece])`, so the example stream is a pure
 function of the seed and can restart at any `Position` (checkpoints resume mid-epoch without
 replaying the data before it).
@@ -16,6 +17,7 @@ same within noise (README).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import queue
 import sys
@@ -35,7 +37,7 @@ _NEGATIVES_STREAM = 1  # Separates the negatives' generator from the pairs' ones
 _ORDER_STREAM = 2  # And the epoch's sentence order.
 _SHUFFLE_STREAM = 3  # And a fixed training set's example order in a later epoch.
 SHUFFLES = ("corpus", "piece")
-LAYOUTS = ("windows", "pairs")
+LAYOUTS = ("windows", "pairs", "sentences")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +60,8 @@ class ExampleSettings:
 
   @property
   def slots(self) -> int:
-    """Context slots per example: a window's 2W, a pair's one."""
-    return 2 * self.window_size if self.layout == "windows" else 1
+    """Context slots per example: a window's 2W, a pair's one (a sentence's token: none)."""
+    return {"windows": 2 * self.window_size, "pairs": 1}.get(self.layout, 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +135,18 @@ class ExampleSource:
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     index = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
     return self.corpus.ids[index].astype(np.int32), offsets
+
+  def sentences(self, epoch: int, piece: int, max_length: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The piece's sentences as they come, int32 ids and offsets; longer than `max_length`, cut."""
+    ids, offsets = self._piece(epoch, piece)
+    lengths = np.diff(offsets)
+    if max_length is not None and len(lengths) and lengths.max() > max_length:
+      parts = -(-lengths // max_length)
+      cut = np.minimum(max_length, lengths[:, None] - max_length * np.arange(parts.max()))
+      lengths = cut[cut > 0]
+      offsets = np.concatenate([[0], np.cumsum(lengths)])
+    return ids, offsets
 
   def content_epoch(self, epoch: int) -> int:
     """The epoch whose randomness draws `epoch`'s examples: 0 for a fixed training set."""
@@ -278,6 +292,76 @@ def blocks(
       buf, have = _drop_last(buf, have % batch_size), have - have % batch_size
   if have:
     yield emit(begin, Position(total, 0), words_before[-1])
+
+
+def _pack(lengths: list[int], first: int, width: int, row: int, fill: int, rows: int
+          ) -> tuple[int, list[int], int, int]:
+  """Greedy packing: sentences lengths[first:] from row `row`, token `fill` on, each followed by
+  one -1, a sentence that does not fit starting the next row. Returns (the first sentence not
+  placed, the flat start of each placed one, row, fill) when the sentences or the rows run out."""
+  starts = []
+  j = first
+  while j < len(lengths):
+    if fill + lengths[j] > width:
+      row, fill = row + 1, 0
+      if row == rows:
+        break
+    starts.append(row * width + fill)
+    fill += lengths[j] + 1
+    j += 1
+  return j, starts, row, fill
+
+
+def sentence_blocks(
+    source: ExampleSource, epochs: int, tokens_per_step: int, steps: int,
+    start: Position = Position(),
+) -> Iterator[Block]:
+  """Blocks of `steps` batches of whole sentences for the fused step: tokens int32 [steps,
+  tokens_per_step], each sentence followed by -1 (the padding is -1 too), in the epoch's
+  sentence order; a sentence longer than a step is cut. `Position.offset` counts sentences."""
+  width = tokens_per_step
+  total = source.num_pieces * epochs
+  words_before = np.concatenate([[0.0], np.cumsum(np.tile(source.piece_words, epochs))])
+  flat = np.full(steps * width, -1, np.int32)
+  row, fill, begin, placed = 0, 0, start, False
+
+  def emit(end: Position, words: float) -> Block:
+    nonlocal flat, row, fill, placed
+    block = Block({"tokens": flat.reshape(steps, width)}, end, words)
+    flat, row, fill, placed = np.full(steps * width, -1, np.int32), 0, 0, False
+    return block
+
+  for index in range(start.piece, total):
+    epoch, piece = divmod(index, source.num_pieces)
+    ids, offsets = source.sentences(epoch, piece, max_length=width)
+    lengths = np.diff(offsets).tolist()
+    j = start.offset if index == start.piece else 0
+    while j < len(lengths):
+      end, starts, row, fill = _pack(lengths, j, width, row, fill, steps)
+      if starts:
+        placed = True
+        count = np.asarray(lengths[j:end])
+        # Each token's place: its sentence's start in the block plus its index in the sentence.
+        shift = np.repeat(np.asarray(starts) - offsets[j:end], count)
+        tokens = np.arange(offsets[j], offsets[end])
+        flat[tokens + shift] = ids[tokens]
+      j = end
+      if row == steps:  # Full: the next sentence starts the next block.
+        position = Position(index + 1, 0) if j == len(lengths) else Position(index, j)
+        yield emit(position, words_before[index]
+                   + j / max(len(lengths), 1) * source.piece_words[piece])
+  if placed:
+    yield emit(Position(total, 0), words_before[-1])
+
+
+def count_sentence_steps(source: ExampleSource, epochs: int, tokens_per_step: int) -> int:
+  """Steps of `sentence_blocks` over the run: epoch 0's packing, times `epochs`."""
+  row, fill = 0, 0
+  for piece in range(source.num_pieces):
+    _, offsets = source.sentences(0, piece, max_length=tokens_per_step)
+    lengths = np.diff(offsets).tolist()
+    _, _, row, fill = _pack(lengths, 0, tokens_per_step, row, fill, rows=1 << 62)
+  return math.ceil(epochs * (row + fill / tokens_per_step))
 
 
 def _drop_last(buf: list[dict[str, np.ndarray]], n: int) -> list[dict[str, np.ndarray]]:

@@ -55,6 +55,7 @@ class MetricSums:
   def __init__(self):
     self.pending: deque = deque()
     self.sums = np.zeros(3)  # loss * count, accuracy * count, count
+    self.pairs = 0.0  # Over the whole run, where a step reports its pairs (the fused step).
 
   def add(self, metrics: Any, keep: int = 0) -> None:
     """Queues a call's metrics, then fetches all but the newest `keep`."""
@@ -64,6 +65,7 @@ class MetricSums:
       m = jax.device_get(self.pending.popleft())
       self.sums += [np.sum(m["loss"] * m["count"]), np.sum(m["accuracy"] * m["count"]),
                     np.sum(m["count"])]
+      self.pairs += float(np.sum(m.get("pairs", 0.0)))
 
   def take(self) -> tuple[float, float, float]:
     """(mean loss, mean accuracy, count) since the last take; NaN when nothing was counted."""
@@ -137,9 +139,10 @@ def run(state, train_fn, stream: Iterable, raw_words: int, schedules: Schedules,
   for device_batches, block in stream:
     state, metrics = train_fn(state, device_batches)
     sums.add(metrics, keep=CALLS_IN_FLIGHT)
-    steps_in_block = block.batches["mask"].shape[0]
+    steps_in_block = next(iter(block.batches.values())).shape[0]
     step += steps_in_block
-    pairs += float(block.batches["mask"].sum())
+    if "mask" in block.batches:  # Else the step counts its pairs (MetricSums.pairs).
+      pairs += float(block.batches["mask"].sum())
     words, position = block.words, block.end
     hooks.progress.update(steps_in_block)
     stop = hooks.should_stop()
@@ -167,4 +170,4 @@ def run(state, train_fn, stream: Iterable, raw_words: int, schedules: Schedules,
     log_now(0.0)
   jax.block_until_ready(state)
   return LoopResult(state, step, position, words, last, eval_results, history,
-                    time.perf_counter() - t0, pairs, words_start)
+                    time.perf_counter() - t0, pairs + sums.pairs, words_start)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -20,7 +21,7 @@ from w2v_jax import checkpoint as checkpoint_lib
 from w2v_jax import config as config_lib
 from w2v_jax import corpus as corpus_lib
 from w2v_jax import data as data_lib
-from w2v_jax import export, huffman, io_utils, logs, loop, memory
+from w2v_jax import export, fused, huffman, io_utils, logs, loop, memory, native
 from w2v_jax import negatives as negatives_lib
 from w2v_jax import objectives
 from w2v_jax import pairs as pairs_lib
@@ -90,6 +91,78 @@ def build_objective(config: Config) -> objectives.Word2Vec:
   )
 
 
+def fused_unsupported(config: Config) -> str | None:
+  """Why the fused step cannot train `config` (a flag to change), or None."""
+  reasons = [
+      (config.optimizer != "sgd", "--optimizer=sgd (the kernel applies SGD)"),
+      (config.loss != "sigmoid", "--loss=sigmoid"),
+      (config.num_ns > 0 and config.negatives != "unigram", "--negatives=unigram"),
+      (config.shared_negatives > 0, "no --shared_negatives (it draws negatives per window)"),
+      (config.subsampling == "zipf", "--subsampling=word2vec or none"),
+      (config.fixed_training_set or config.repeat_batch_order or config.drop_remainder,
+       "examples drawn afresh every epoch (no --fixed_training_set, --repeat_batch_order, "
+       "--drop_remainder)"),
+      (config.reserved_tokens or config.sequence_length is not None,
+       "no --reserved_tokens or --sequence_length (whole sentences of vocabulary words)"),
+      (config.layout == "pairs", "windows, not --layout=pairs (it makes each window itself)"),
+      (config.replicas != 1 or config.table_sharding != "replicated",
+       "one model on one device (--replicas=1, --table_sharding=replicated)"),
+  ]
+  return next((f"needs {flag}" for bad, flag in reasons if bad), None)
+
+
+def resolve_step(config: Config, saved_step: str | None = None) -> Config:
+  """`config` with `step` fused or generic: auto is fused where the fused step can train it
+  (a CPU, one device, the kernel built), else generic; a resumed run keeps its own step.
+
+  Raises ValueError (one line: why) for --step=fused where it cannot run.
+  """
+  if config.step == "auto" and saved_step in ("fused", "generic"):
+    config = dataclasses.replace(config, step=saved_step)
+  if config.step == "generic":
+    return config
+  why = fused_unsupported(config)
+  if why is None and jax.default_backend() != "cpu":
+    why = f"a CPU (this run's devices are {jax.default_backend()})"
+  if why is None and jax.device_count() > 1:
+    why = f"one device (this run has {jax.device_count()})"
+  if why is None:
+    try:
+      native.load()
+    except native.KernelUnavailable as e:
+      why = str(e)
+  if why is None:
+    return dataclasses.replace(config, step="fused")
+  if config.step == "fused":
+    raise ValueError(f"--step=fused: {why}")
+  logging.info("generic step: the fused step %s", why if why.startswith("needs") else
+               f"is unavailable: {why}")
+  return dataclasses.replace(config, step="generic")
+
+
+def thread_count(config: Config) -> int:
+  """--threads, or the cores this process may run on."""
+  if config.threads:
+    return config.threads
+  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def fused_kernel(config: Config) -> fused.Kernel:
+  return fused.Kernel(
+      model=config.model, input=config.input_word, per_pair=config.negatives_per == "pair",
+      num_ns=config.num_ns, window_draws=config.window_negatives or 2 * config.num_ns,
+      hs=config.hs, cbow=config.cbow_mode, window=config.window_size,
+      dynamic_window=config.dynamic_window, threads=thread_count(config))
+
+
+def fused_lookups(config: Config, vocab: vocab_lib.Vocab, outputs: data_lib.Outputs,
+                  noise: negatives_lib.AliasTable | None) -> fused.Lookups:
+  """What the kernel reads: keep probabilities, noise, the tree and the n-grams."""
+  keep = keep_probabilities(config, vocab) if config.subsampling == "word2vec" else None
+  return jax.device_put(fused.make_lookups(keep, noise if noise is not None else outputs.noise,
+                                           outputs.tree, outputs.subwords))
+
+
 def keep_probabilities(config: Config, vocab: vocab_lib.Vocab) -> np.ndarray:
   """Per-id keep probability: word2vec's from real counts, or the seed's Zipf table by rank."""
   if config.subsampling == "word2vec":
@@ -109,14 +182,34 @@ def prepare(config: Config, cache_dir: str | None, batch_size: int | None = None
     raise ValueError(f"--hs: hierarchical softmax needs at least 2 words in the vocabulary "
                      f"(this corpus has {len(vocab)} at --min_count={config.min_count})")
   settings = example_settings(config, vocab)
-  source = data_lib.ExampleSource(corpus, keep_probabilities(config, vocab), settings,
-                                  config.seed, example_negatives(config, vocab, settings))
-  total_steps = data_lib.count_steps(source, config.epochs,
-                                     batch_size or config.examples_per_step)
+  keep = keep_probabilities(config, vocab)
+  source = data_lib.ExampleSource(corpus, keep, settings, config.seed,
+                                  example_negatives(config, vocab, settings))
+  batch_size = batch_size or config.examples_per_step
+  if config.step == "fused":
+    _check_sentences(config, corpus, keep)
+    total_steps = data_lib.count_sentence_steps(source, config.epochs, batch_size)
+  else:
+    total_steps = data_lib.count_steps(source, config.epochs, batch_size)
   if total_steps == 0:
     raise text.CorpusError(
         f"{', '.join(config.corpus)}: no training pairs: {_why_no_pairs(config, source)}")
   return Prepared(vocab, corpus, source, total_steps)
+
+
+def _check_sentences(config: Config, corpus: corpus_lib.Corpus, keep: np.ndarray) -> None:
+  """The fused step's check that a corpus has pairs to train: sentences of two words or more,
+  and of those, more than one word expected to survive subsampling."""
+  lengths = np.diff(corpus.offsets)
+  in_pairs = np.repeat(lengths >= 2, lengths)
+  if not in_pairs.any():
+    raise text.CorpusError(f"{', '.join(config.corpus)}: no training pairs: every sentence has "
+                           f"fewer than 2 words with count >= {config.min_count}")
+  if keep[np.asarray(corpus.ids)[in_pairs]].sum() < 2:
+    raise text.CorpusError(
+        f"{', '.join(config.corpus)}: no training pairs: subsampling (--subsampling="
+        f"{config.subsampling} --subsample={config.subsample:g}) drops nearly every word; on a "
+        "corpus this small use --subsample=0")
 
 
 def _why_no_pairs(config: Config, source: data_lib.ExampleSource) -> str:
@@ -246,6 +339,7 @@ def train_and_evaluate(
   on NaN/Inf, `text.CorpusError` / `ValueError` on bad input.
   """
   config.validate()
+  config = resolve_step(config, _saved_config(workdir).get("step") if resume else None)
   place = placement.make_placement(config.replicas, config.examples_per_step,
                                    config.table_sharding, config.sync_every, config.merge)
   # Process 0 writes the run's files; any other keeps its own logs in a folder beside them.
@@ -298,12 +392,19 @@ def train_and_evaluate(
     logging.info("tables on huge pages: %.0f MB in all", memory.anon_huge_bytes() / 2**20)
   setup_seconds = time.perf_counter() - t_setup
 
-  train_fn = place.compile(state, tx, objective)
+  if config.step == "fused":
+    lookups = fused_lookups(config, vocab, outputs, noise)
+    fused_fn = jax.jit(functools.partial(fused.train_steps, kernel=fused_kernel(config), tx=tx),
+                       donate_argnums=0)
+    train_fn = lambda state, batches: fused_fn(state, batches, lookups)  # noqa: E731
+    examples = data_lib.sentence_blocks(prep.source, config.epochs, place.batch_size,
+                                        config.steps_per_call, position)
+  else:
+    train_fn = place.compile(state, tx, objective)
+    examples = data_lib.blocks(prep.source, config.epochs, place.batch_size,
+                               config.steps_per_call, position, outputs)
   stream = data_lib.Prefetcher(
-      data_lib.blocks(prep.source, config.epochs, place.batch_size, config.steps_per_call,
-                      position, outputs),
-      transform=lambda b: (place.put_batches(b.batches, objective), b),
-  )
+      examples, transform=lambda b: (place.put_batches(b.batches, objective), b))
   log = logs.MetricLog(rundir)
   words = list(vocab.words)
 
@@ -364,20 +465,30 @@ def train_and_evaluate(
   # Time the loop waited for the next block; calls still in flight may have been computing then.
   summary["input_wait_fraction"] = stream.wait_seconds / max(result.train_seconds, 1e-9)
   summary["replicas"] = place.replicas
+  summary["step"] = config.step
+  if config.step == "fused":
+    summary["threads"] = thread_count(config)
   io_utils.atomic_write_json(os.path.join(rundir, "summary.json"), summary)
   write_status(rundir, "done")
   return summary
 
 
-def _check_resumable(config: Config, workdir: str) -> None:
-  """Refuses (ValueError) to resume a run with settings other than those it was started with."""
+def _saved_config(workdir: str) -> dict[str, Any]:
+  """The config.json of the run in `workdir`; {} if none was started there."""
   try:
     with open(os.path.join(workdir, "config.json"), encoding="utf-8") as f:
-      saved = json.load(f)
+      return json.load(f)
   except FileNotFoundError:
-    return  # Nothing was started here: --resume starts the run.
+    return {}  # Nothing was started here: --resume starts the run.
   except (OSError, ValueError) as e:
     raise ValueError(f"--resume: cannot read {workdir}/config.json ({e})") from None
+
+
+def _check_resumable(config: Config, workdir: str) -> None:
+  """Refuses (ValueError) to resume a run with settings other than those it was started with."""
+  saved = _saved_config(workdir)
+  if not saved:
+    return
   changed = config_lib.resume_differences(saved, config)
   if changed:
     shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
