@@ -82,7 +82,8 @@ DRIVER = textwrap.dedent("""\
 # Small and quick, with checkpoints and logs every few steps so that kills land between them.
 FLAGS = ["--min_count=1", "--window_size=3", "--embedding_dim=16", "--epochs=3",
          "--batch_size=256", "--steps_per_call=2", "--learning_rate=0.05", "--subsample=0",
-         "--log_every=4", "--checkpoint_every=6", "--noprogress", "--show_words=t0w0"]
+         "--log_every=4", "--checkpoint_every=6", "--noprogress", "--show_words=t0w0",
+         "--threads=1"]
 EXPORTS = ["vectors.tsv", "metadata.tsv", "vectors.txt", "vectors.bin", "tensors.tsv"]
 
 

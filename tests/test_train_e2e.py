@@ -18,7 +18,7 @@ from conftest import ROOT
 def tiny_config(corpus: str, **overrides) -> config_lib.Config:
   base = dict(corpus=(corpus,), min_count=1, window_size=3, embedding_dim=16, num_ns=5,
               epochs=3, batch_size=256, steps_per_call=4, learning_rate=0.05, subsample=0.0,
-              log_every=8, progress=False, show_words=("t0w0",))
+              log_every=8, progress=False, show_words=("t0w0",), threads=1)
   return dataclasses.replace(config_lib.Config(), **{**base, **overrides})
 
 
@@ -137,11 +137,14 @@ def bad_inputs(tmp_path):
     ("sync_every", ["--sync_every", "-1"], "--sync_every=-1: must be >= 0"),
     ("rows_with_replicas", ["--replicas", "2", "--table_sharding", "rows"],
      "--table_sharding=rows: needs --replicas=1"),
-    # Three words that do pair up, but subsampling at 1e-3 drops them all: say so.
+    # Three words that do pair up, but subsampling at 1e-3 drops them all: say so (3 windows,
+    # the fused step's examples; the generic step's pairs are 6).
     ("three", ["--corpus", "{three}", "--min_count", "1"],
      "three.txt: no training pairs: subsampling (--subsampling=word2vec --subsample=0.001) "
-     "dropped the words of every one of its 6 examples; on a corpus this small use "
+     "dropped the words of every one of its 3 examples; on a corpus this small use "
      "--subsample=0"),
+    ("three_generic", ["--corpus", "{three}", "--min_count", "1", "--step", "generic"],
+     "dropped the words of every one of its 6 examples"),
     ("lonely", ["--corpus", "{lonely}", "--min_count", "1"],
      "no training pairs: every sentence has fewer than 2 words with count >= 1"),
     ("minn_over_maxn", ["--subwords", "--minn", "4", "--maxn", "3"],

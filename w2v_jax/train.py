@@ -135,8 +135,10 @@ def resolve_step(config: Config, saved_step: str | None = None) -> Config:
     return dataclasses.replace(config, step="fused")
   if config.step == "fused":
     raise ValueError(f"--step=fused: {why}")
-  logging.info("generic step: the fused step %s", why if why.startswith("needs") else
-               f"is unavailable: {why}")
+  if why.startswith("needs"):  # What auto means for these settings.
+    logging.info("generic step: the fused step %s", why)
+  else:
+    logging.warning("generic step: the fused step is unavailable: %s", why)
   return dataclasses.replace(config, step="generic")
 
 
@@ -187,8 +189,9 @@ def prepare(config: Config, cache_dir: str | None, batch_size: int | None = None
                                   example_negatives(config, vocab, settings))
   batch_size = batch_size or config.examples_per_step
   if config.step == "fused":
-    _check_sentences(config, corpus, keep)
     total_steps = data_lib.count_sentence_steps(source, config.epochs, batch_size)
+    if not _has_pairs(corpus, keep):
+      total_steps = 0
   else:
     total_steps = data_lib.count_steps(source, config.epochs, batch_size)
   if total_steps == 0:
@@ -197,19 +200,12 @@ def prepare(config: Config, cache_dir: str | None, batch_size: int | None = None
   return Prepared(vocab, corpus, source, total_steps)
 
 
-def _check_sentences(config: Config, corpus: corpus_lib.Corpus, keep: np.ndarray) -> None:
-  """The fused step's check that a corpus has pairs to train: sentences of two words or more,
-  and of those, more than one word expected to survive subsampling."""
+def _has_pairs(corpus: corpus_lib.Corpus, keep: np.ndarray) -> bool:
+  """Whether the fused step may find pairs: sentences of two words or more, and in them more
+  than one word expected to survive subsampling (its count without drawing it)."""
   lengths = np.diff(corpus.offsets)
   in_pairs = np.repeat(lengths >= 2, lengths)
-  if not in_pairs.any():
-    raise text.CorpusError(f"{', '.join(config.corpus)}: no training pairs: every sentence has "
-                           f"fewer than 2 words with count >= {config.min_count}")
-  if keep[np.asarray(corpus.ids)[in_pairs]].sum() < 2:
-    raise text.CorpusError(
-        f"{', '.join(config.corpus)}: no training pairs: subsampling (--subsampling="
-        f"{config.subsampling} --subsample={config.subsample:g}) drops nearly every word; on a "
-        "corpus this small use --subsample=0")
+  return bool(in_pairs.any()) and keep[np.asarray(corpus.ids)[in_pairs]].sum() >= 2
 
 
 def _why_no_pairs(config: Config, source: data_lib.ExampleSource) -> str:
@@ -224,6 +220,10 @@ def _why_no_pairs(config: Config, source: data_lib.ExampleSource) -> str:
     return (f"subsampling (--subsampling={config.subsampling} --subsample={config.subsample:g}) "
             f"dropped the words of every one of its {examples} examples; on a corpus this small "
             "use --subsample=0")
+  if config.step == "fused":  # Subsampling may keep a pair, but is expected to keep none.
+    return (f"subsampling (--subsampling={config.subsampling} --subsample="
+            f"{config.subsample:g}) drops nearly every word; on a corpus this small use "
+            "--subsample=0")
   return (f"its {kept} examples make no whole batch of {config.examples_per_step} "
           "(--drop_remainder drops a partial one)")
 
