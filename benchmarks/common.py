@@ -117,7 +117,9 @@ def describe_machine(info: dict) -> str:
   return f"{info['cpu_model']}, {info['cores']} cores"
 
 
-TRAINER_ARGS = (("replicas", int, "w2v_jax: replicas (default 1; 0: one per core)"),
+TRAINER_ARGS = (("step", str, "w2v_jax: auto, fused or generic"),
+                ("threads", int, "w2v_jax: fused step threads (0: the cores)"),
+                ("replicas", int, "w2v_jax: replicas (default 1; 0: one per core)"),
                 ("sync_every", int, "w2v_jax: steps between replica merges"),
                 ("merge", str, "w2v_jax: sum or mean"),
                 ("batch_size", int, "w2v_jax: examples per step (per replica)"),

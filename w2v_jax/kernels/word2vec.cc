@@ -83,29 +83,67 @@ inline float Sum(V16 v) {
   return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
-inline float Dot(const float* a, const float* b, int64_t n) {
-  V16 s0 = {}, s1 = {};
-  int64_t d = 0;
-  for (; d + 32 <= n; d += 32) {
-    s0 += Load(a + d) * Load(b + d);
-    s1 += Load(a + d + 16) * Load(b + d + 16);
+// Arithmetic over rows of D floats. With D known at compile time (the dimensions
+// `Dispatch` instantiates) every loop below unrolls into straight-line vector code.
+template <int kD>
+class Rows {
+ public:
+  explicit Rows(int64_t dim) : dim_(dim) {}
+  int64_t size() const { return kD > 0 ? kD : dim_; }
+
+  float Dot(const float* a, const float* b) const {
+    const int64_t n = size();
+    V16 s0 = {}, s1 = {}, s2 = {}, s3 = {};
+    int64_t d = 0;
+    for (; d + 64 <= n; d += 64) {
+      s0 += Load(a + d) * Load(b + d);
+      s1 += Load(a + d + 16) * Load(b + d + 16);
+      s2 += Load(a + d + 32) * Load(b + d + 32);
+      s3 += Load(a + d + 48) * Load(b + d + 48);
+    }
+    for (; d + 16 <= n; d += 16) s0 += Load(a + d) * Load(b + d);
+    float s = Sum((s0 + s1) + (s2 + s3));
+    for (; d < n; ++d) s += a[d] * b[d];
+    return s;
   }
-  for (; d + 16 <= n; d += 16) s0 += Load(a + d) * Load(b + d);
-  float s = Sum(s0 + s1);
-  for (; d < n; ++d) s += a[d] * b[d];
-  return s;
-}
 
-// y += g * x
-inline void Axpy(float g, const float* x, float* y, int64_t n) {
-  int64_t d = 0;
-  for (; d + 16 <= n; d += 16) Store(y + d, Load(y + d) + g * Load(x + d));
-  for (; d < n; ++d) y[d] += g * x[d];
-}
+  // y (+)= sum_j c[j] * x[j], four 16-float blocks of y in registers at a time.
+  void Combine(float* y, const float* const* x, const float* c, int64_t k, bool add) const {
+    const int64_t n = size();
+    int64_t d = 0;
+    for (; d + 64 <= n; d += 64) {
+      V16 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+      if (add) a0 = Load(y + d), a1 = Load(y + d + 16), a2 = Load(y + d + 32), a3 = Load(y + d + 48);
+      for (int64_t j = 0; j < k; ++j) {
+        const float* r = x[j] + d;
+        a0 += c[j] * Load(r), a1 += c[j] * Load(r + 16), a2 += c[j] * Load(r + 32), a3 += c[j] * Load(r + 48);
+      }
+      Store(y + d, a0), Store(y + d + 16, a1), Store(y + d + 32, a2), Store(y + d + 48, a3);
+    }
+    for (; d + 16 <= n; d += 16) {
+      V16 a = {};
+      if (add) a = Load(y + d);
+      for (int64_t j = 0; j < k; ++j) a += c[j] * Load(x[j] + d);
+      Store(y + d, a);
+    }
+    for (; d < n; ++d) {
+      float a = add ? y[d] : 0.f;
+      for (int64_t j = 0; j < k; ++j) a += c[j] * x[j][d];
+      y[d] = a;
+    }
+  }
 
-inline void Scale(float g, float* y, int64_t n) {
-  for (int64_t d = 0; d < n; ++d) y[d] *= g;
-}
+  // y += g * x
+  void Axpy(float g, const float* x, float* y) const {
+    const int64_t n = size();
+    int64_t d = 0;
+    for (; d + 16 <= n; d += 16) Store(y + d, Load(y + d) + g * Load(x + d));
+    for (; d < n; ++d) y[d] += g * x[d];
+  }
+
+ private:
+  int64_t dim_;
+};
 
 // e^x for x <= 0 (Cephes' expf: relative error < 2e-7; below -87 it gives e^-87). Written
 // without calls so that a loop over a prediction's logits vectorises.
@@ -205,16 +243,17 @@ struct Outputs {
 
 // ---- One thread's loop over windows -----------------------------------------------------------
 
+template <int kD>
 class Worker {
  public:
   Worker(const Settings& s, const Tables& t, const Lookups& l, uint64_t key, uint64_t step,
          float lr)
-      : s_(s), t_(t), l_(l), key_(key), step_(step), lr_(lr), D_(t.dim) {
+      : s_(s), t_(t), l_(l), key_(key), step_(step), lr_(lr), r_(t.dim), D_(r_.size()) {
     const int64_t slots = 2 * s.window;
     const int64_t outputs = std::max<int64_t>(1 + s.num_ns, slots + s.window_draws) + l.path_width;
     hidden_.resize((slots + 1) * D_);
     errors_.resize((slots + 1) * D_);
-    update_.resize(D_);
+    column_.resize(slots + 1);
     logits_.resize((slots + 1) * outputs);
     grads_.resize(logits_.size());
     losses_.resize(logits_.size());
@@ -289,28 +328,35 @@ class Worker {
   float* InputRow(int32_t w) const { return t_.input + static_cast<int64_t>(w) * D_; }
   float* OutputRow(int32_t w) const { return t_.output + static_cast<int64_t>(w) * D_; }
 
-  // Adds word w's input rows (its own and its n-grams') into `out`; returns how many.
-  int64_t AddInputRows(int32_t w, float* out) const {
-    Axpy(1.f, InputRow(w), out, D_);
+  // Appends word w's input rows (its own and its n-grams') to `rows_`.
+  void AddInputRows(int32_t w) {
+    rows_.push_back(InputRow(w));
     const int64_t n = Ngrams(w);
-    for (int64_t k = 0; k < n; ++k) Axpy(1.f, NgramRow(w, k), out, D_);
-    return 1 + n;
+    for (int64_t k = 0; k < n; ++k) rows_.push_back(NgramRow(w, k));
+  }
+
+  // The mean (or with `sum`, the sum) of the rows in `rows_`, made in `out`.
+  void Average(float* out, bool sum = false) {
+    const int64_t n = static_cast<int64_t>(rows_.size());
+    coefs_.assign(n, sum ? 1.f : 1.f / static_cast<float>(n));
+    r_.Combine(out, rows_.data(), coefs_.data(), n, false);
   }
 
   // Word w's input vector: its row, or (subwords) the mean of its rows, made in `scratch`.
-  const float* InputVector(int32_t w, float* scratch) const {
+  const float* InputVector(int32_t w, float* scratch) {
     if (!s_.subwords) return InputRow(w);
-    std::fill(scratch, scratch + D_, 0.f);
-    Scale(1.f / static_cast<float>(AddInputRows(w, scratch)), scratch, D_);
+    rows_.clear();
+    AddInputRows(w);
+    Average(scratch);
     return scratch;
   }
 
   // Every input row of word w += g * delta (the error of a mean goes unscaled to each of its
   // rows, as word2vec.c's CBOW and fastText apply it).
   void UpdateInput(int32_t w, float g, const float* delta) {
-    Axpy(g, delta, InputRow(w), D_);
+    r_.Axpy(g, delta, InputRow(w));
     const int64_t n = Ngrams(w);
-    for (int64_t k = 0; k < n; ++k) Axpy(g, delta, NgramRow(w, k), D_);
+    for (int64_t k = 0; k < n; ++k) r_.Axpy(g, delta, NgramRow(w, k));
   }
 
   // ---- Outputs ----
@@ -344,7 +390,7 @@ class Worker {
     for (int64_t o = 0; o < outs; ++o) scales_[o] = out_.weights[o] * lr_;
     for (int64_t i = 0; i < n; ++i) {
       float* f = logits_.data() + i * outs;
-      for (int64_t o = 0; o < outs; ++o) f[o] = Dot(h[i], out_.rows[o], D_);
+      for (int64_t o = 0; o < outs; ++o) f[o] = r_.Dot(h[i], out_.rows[o]);
       Logistic(f, out_.labels.data(), scales_.data(), grads_.data() + i * outs,
                losses_.data() + i * outs, outs);
     }
@@ -376,20 +422,11 @@ class Worker {
   // then row_o += sum_i grad[i, o] * h[i].
   void Backward(int64_t n, const float* const* h, float* errors) {
     const int64_t outs = out_.size();
-    for (int64_t i = 0; i < n; ++i) {
-      float* e = errors + i * D_;
-      std::fill(e, e + D_, 0.f);
-      for (int64_t o = 0; o < outs; ++o) Axpy(grads_[i * outs + o], out_.rows[o], e, D_);
-    }
+    const float* const* rows = out_.rows.data();
+    for (int64_t i = 0; i < n; ++i) r_.Combine(errors + i * D_, rows, &grads_[i * outs], outs, false);
     for (int64_t o = 0; o < outs; ++o) {
-      if (n == 1) {
-        Axpy(grads_[o], h[0], out_.rows[o], D_);
-        continue;
-      }
-      float* u = update_.data();
-      std::fill(u, u + D_, 0.f);
-      for (int64_t i = 0; i < n; ++i) Axpy(grads_[i * outs + o], h[i], u, D_);
-      Axpy(1.f, u, out_.rows[o], D_);
+      for (int64_t i = 0; i < n; ++i) column_[i] = grads_[i * outs + o];
+      r_.Combine(out_.rows[o], h, column_.data(), n, true);
     }
   }
 
@@ -426,10 +463,9 @@ class Worker {
   // centre's outputs; every context row gets the error (divided by the count for sum and koan).
   void Cbow(int32_t centre, const Counter& rng) {
     float* h = hidden_.data();
-    std::fill(h, h + D_, 0.f);
-    int64_t rows = 0;
-    for (int32_t w : contexts_) rows += AddInputRows(w, h);
-    if (s_.cbow_mode != 1) Scale(1.f / static_cast<float>(rows), h, D_);
+    rows_.clear();
+    for (int32_t w : contexts_) AddInputRows(w);
+    Average(h, s_.cbow_mode == 1);
     CentreOutputs(centre, rng, 0);
     const float* hidden = h;
     Forward(1, &hidden);
@@ -499,12 +535,13 @@ class Worker {
   const Lookups& l_;
   const uint64_t key_, step_;
   const float lr_;
+  const Rows<kD> r_;
   const int64_t D_;
   Metrics* m_ = nullptr;
   std::vector<int32_t> words_, contexts_, negatives_;
   std::vector<int64_t> positions_, slots_;
-  std::vector<float> hidden_, errors_, update_, logits_, grads_, losses_, scales_;
-  std::vector<const float*> inputs_;
+  std::vector<float> hidden_, errors_, column_, logits_, grads_, losses_, scales_, coefs_;
+  std::vector<const float*> inputs_, rows_;
   Outputs out_;
 };
 
@@ -527,14 +564,28 @@ struct Work {
 
   int64_t chunks() const { return static_cast<int64_t>(bounds.size()) - 1; }
 
+  // Trains chunks until none is left, with rows of `kD` floats (0: any).
+  template <int kD>
   void Claim() {
-    Worker worker(settings, tables, lookups, key, step, lr);
+    Worker<kD> worker(settings, tables, lookups, key, step, lr);
     for (int64_t c; (c = next.fetch_add(1)) < chunks();) {
       worker.Run(tokens, bounds[c], bounds[c + 1], &metrics[c]);
       if (done.fetch_add(1) + 1 == chunks()) {
         std::lock_guard<std::mutex> lock(mutex);
         finished.notify_all();
       }
+    }
+  }
+
+  void Run() {
+    switch (tables.dim) {  // The common sizes, compiled for their size; others at any.
+      case 50: return Claim<50>();
+      case 64: return Claim<64>();
+      case 100: return Claim<100>();
+      case 128: return Claim<128>();
+      case 200: return Claim<200>();
+      case 300: return Claim<300>();
+      default: return Claim<0>();
     }
   }
 };
@@ -625,8 +676,8 @@ ffi::Error Step(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> input, ffi::Buffer<f
   work->bounds = ChunkBounds(ids, n, threads == 1 ? 1 : 8 * threads);
   work->metrics.assign(work->chunks(), Metrics());
   const int64_t helpers = std::min<int64_t>(threads, work->chunks()) - 1;
-  for (int64_t t = 0; t < helpers; ++t) pool.Schedule([work] { work->Claim(); });
-  work->Claim();
+  for (int64_t t = 0; t < helpers; ++t) pool.Schedule([work] { work->Run(); });
+  work->Run();
   {
     std::unique_lock<std::mutex> lock(work->mutex);
     work->finished.wait(lock, [&] { return work->done.load() == work->chunks(); });
