@@ -206,6 +206,126 @@ def jax_floor_worker(vocab_size: int, dim: int, batch_size: int, num_ns: int) ->
   return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
 
+KERNEL_TOKENS = 3_000_000  # The text of the step-alone comparison: the corpus' first lines.
+
+
+def prefix_text(corpus: str, tokens: int = KERNEL_TOKENS) -> str:
+  """The first whole lines of `corpus` holding `tokens` words, as plain text (made once)."""
+  from w2v_jax import text  # pylint: disable=import-outside-toplevel
+
+  out = os.path.join(tempfile.gettempdir(),
+                     f"w2v_bench_prefix_{tokens}_{os.path.basename(corpus).split('.')[0]}.txt")
+  if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(corpus):
+    count = 0
+    with open(out + ".tmp", "w", encoding="utf-8") as f:
+      for line in text.read_lines([corpus]):
+        f.write(line.rstrip("\n") + "\n")
+        count += len(line.split())
+        if count >= tokens:
+          break
+    os.replace(out + ".tmp", out)
+  return out
+
+
+def kernel_step_worker(path: str, combo: str, threads: int, calls: int = 0) -> dict:
+  """The fused step alone on one pass over `path` (sentence blocks built beforehand): pairs/s
+  and raw words/s of the timed calls (the first, which compiles, excluded)."""
+  import jax  # pylint: disable=import-outside-toplevel
+
+  from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
+  from w2v_jax import data, fused, huffman, negatives, pairs  # pylint: disable=import-outside-toplevel
+  from w2v_jax import corpus as corpus_lib  # pylint: disable=import-outside-toplevel
+  from w2v_jax import step as step_lib  # pylint: disable=import-outside-toplevel
+
+  settings = common.combo_settings(combo)
+  vocab, corpus = corpus_lib.build(corpus_lib.CorpusSpec(paths=(path,), standardize="none"))
+  source = data.ExampleSource(corpus, np.ones(len(vocab)), data.ExampleSettings(
+      layout="sentences"), seed=1)
+  steps = 32
+  blocks = [b.batches for b in data.sentence_blocks(source, 1, config_lib.FUSED_TOKENS_PER_STEP,
+                                                     steps)]
+  kernel = fused.Kernel(model=settings["model"], num_ns=settings["num_ns"], hs=settings["hs"],
+                        threads=threads)
+  counts = vocab.counts
+  lookups = jax.device_put(fused.make_lookups(
+      pairs.word2vec_keep_prob(counts, 1e-3),
+      negatives.build_alias_table(negatives.unigram_probs(counts)) if kernel.num_ns else None,
+      huffman.build_huffman(counts) if kernel.hs else None))
+  tx = step_lib.make_optimizer("sgd", 0.025, len(blocks) * steps)
+  state = step_lib.create_train_state(jax.random.PRNGKey(1), kernel.tables(len(vocab)), 100, tx)
+  fn = jax.jit(functools.partial(fused.train_steps, kernel=kernel, tx=tx), donate_argnums=0)
+  state, metrics = fn(state, blocks[0], lookups)
+  jax.block_until_ready(state)
+  timed = blocks[1:calls + 1] if calls else blocks[1:]
+  t0 = time.perf_counter()
+  out = []
+  for batches in timed:
+    state, metrics = fn(state, batches, lookups)
+    out.append(metrics)
+  jax.block_until_ready(state)
+  seconds = time.perf_counter() - t0
+  pairs_done = sum(float(np.sum(m["pairs"])) for m in out)
+  tokens = sum(int((b["tokens"] >= 0).sum()) for b in timed)
+  raw_per_token = corpus.raw_words / len(corpus.ids)
+  return {"pairs_per_sec": pairs_done / seconds, "words_per_sec": tokens * raw_per_token / seconds,
+          "pairs_per_word": pairs_done / (tokens * raw_per_token), "seconds": seconds}
+
+
+def gensim_train_worker(path: str, combo: str, workers: int) -> dict:
+  """gensim's `train()` alone (vocabulary built first, untimed) over `path`: raw words/s."""
+  from gensim.models import Word2Vec  # pylint: disable=import-outside-toplevel
+
+  settings = common.combo_settings(combo)
+  model = Word2Vec(vector_size=100, window=5, sg=1 if settings["model"] == "skipgram" else 0,
+                   hs=int(settings["hs"]), negative=settings["num_ns"], min_count=5,
+                   sample=1e-3, workers=workers, epochs=1, seed=1)
+  model.build_vocab(corpus_file=path)
+  t0 = time.perf_counter()
+  model.train(corpus_file=path, total_examples=model.corpus_count,
+              total_words=model.corpus_total_words, epochs=1)
+  seconds = time.perf_counter() - t0
+  return {"words_per_sec": model.corpus_total_words / seconds, "seconds": seconds}
+
+
+def compare_kernel_steps(corpus: str, combos: list[str], rounds: int) -> dict:
+  """The fused step against gensim's `train()` on the same text, at 1 and 2 threads/workers,
+  each in its own subprocess, taking turns; gensim's pairs/s from the fused step's pairs per
+  word (the same subsampling and windows)."""
+  path = prefix_text(corpus)
+  rows = {}
+  for combo in combos:
+    for threads in (1, 2):
+      ours, theirs = [], []
+      for r in range(rounds):
+        jobs = [("kernel", f"kernel_step_worker({path!r}, {combo!r}, {threads})"),
+                ("gensim", f"gensim_train_worker({path!r}, {combo!r}, {threads})")]
+        for kind, call in jobs if r % 2 == 0 else jobs[::-1]:
+          out = _in_subprocess(call)
+          if out:
+            (ours if kind == "kernel" else theirs).append(out)
+      if not ours or not theirs:
+        continue
+      per_word = statistics.median(x["pairs_per_word"] for x in ours)
+      for x in theirs:
+        x["pairs_per_sec"] = x["words_per_sec"] * per_word
+      rows[f"{combo}@{threads}"] = {
+          "combo": combo, "threads": threads, "fused": ours, "gensim": theirs,
+          "fused_pairs_per_sec": statistics.median(x["pairs_per_sec"] for x in ours),
+          "gensim_pairs_per_sec": statistics.median(x["pairs_per_sec"] for x in theirs)}
+  return {"text": path, "tokens": KERNEL_TOKENS, "rounds": rounds, "rows": rows}
+
+
+def print_kernel_steps(result: dict) -> None:
+  print(f"\nthe step alone: the fused step against gensim's train(), one pass over the first "
+        f"{result['tokens']:,} words, medians of {result['rounds']} alternating runs:")
+  rows = [[r["combo"], str(r["threads"]), f"{r['fused_pairs_per_sec']:,.0f}",
+           f"{r['gensim_pairs_per_sec']:,.0f}",
+           common.ratio(r["fused_pairs_per_sec"], r["gensim_pairs_per_sec"])]
+          for r in result["rows"].values()]
+  print(common.markdown_table(["combo", "threads", "fused pairs/s", "gensim pairs/s", "ratio"],
+                              rows))
+
+
 def _in_subprocess(call: str) -> dict | None:
   """Runs `benchmarks.throughput.<call>` in a fresh interpreter; its JSON result, or None."""
   code = (f"import json,sys; sys.path.insert(0, {common.ROOT!r}); "
@@ -363,7 +483,11 @@ def main() -> None:
   parser.add_argument("--one_replica", action="store_true",
                       help="Also train w2v_jax with --replicas 1 (one model), alternating.")
   parser.add_argument("--no_steps", action="store_true",
-                      help="Skip the step-alone comparison (synthetic batches).")
+                      help="Skip the generic step's comparison (synthetic batches).")
+  parser.add_argument("--no_kernel_steps", action="store_true",
+                      help="Skip the fused step against gensim's train() at 1 and 2 threads.")
+  parser.add_argument("--kernel_rounds", type=int, default=3,
+                      help="Alternating runs of the fused step and gensim's train().")
   parser.add_argument("--no_gensim", action="store_true")
   parser.add_argument("--vocab_sizes", default="10000,1000000",
                       help="Step time of the default layout at these sizes (first and last).")
@@ -385,6 +509,10 @@ def main() -> None:
     except ValueError as e:
       parser.error(f"--combos: {e}")
     results = compare_training(args, combos)
+    if not args.no_kernel_steps:
+      results["kernel_steps"] = compare_kernel_steps(args.corpus, combos, args.kernel_rounds)
+      print_kernel_steps(results["kernel_steps"])
+      common.write_json(args.json, results)
   if not args.no_steps:
     compare_steps(args, results)
   common.write_json(args.json, results)

@@ -32,6 +32,9 @@ flags.DEFINE_bool("distributed", False,
 flags.DEFINE_string("coordinator_address", None, "With --distributed: host:port of process 0.")
 flags.DEFINE_integer("num_processes", None, "With --distributed: processes in the run.")
 flags.DEFINE_integer("process_id", None, "With --distributed: this process's index.")
+flags.DEFINE_string("compilation_cache", None,
+                    "JAX's persistent compilation cache: repeated runs and sweeps skip compiling "
+                    "(default: $W2V_JAX_CACHE/xla, else ~/.cache/w2v_jax/xla; '' turns it off).")
 
 # One flag per Config field, typed by the field; a flag's default None means "the preset's".
 # Choices are checked by Config.validate, so a bad value is one line naming the flag, exit 2.
@@ -168,6 +171,14 @@ def _init_devices(config: config_lib.Config) -> None:
   from w2v_jax import placement  # pylint: disable=import-outside-toplevel
 
   placement.use_host_devices(config.replicas)
+  cache = FLAGS.compilation_cache
+  if cache is None:
+    from w2v_jax import native  # pylint: disable=import-outside-toplevel
+
+    cache = os.path.join(native.cache_root(), "xla")
+  if cache:  # Every compiled program, small ones too (tens of kB each).
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
   if FLAGS.distributed:
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
 

@@ -35,11 +35,16 @@ class KernelUnavailable(RuntimeError):
   """The fused kernel cannot be built or loaded here; the message says why, in one line."""
 
 
-def cache_dir() -> str:
-  root = os.environ.get("W2V_JAX_CACHE") or os.path.join(
+def cache_root() -> str:
+  """Where w2v_jax keeps what it builds for this machine: $W2V_JAX_CACHE, else
+  $XDG_CACHE_HOME/w2v_jax (~/.cache/w2v_jax)."""
+  return os.environ.get("W2V_JAX_CACHE") or os.path.join(
       os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
       "w2v_jax")
-  return os.path.join(root, "kernels")
+
+
+def cache_dir() -> str:
+  return os.path.join(cache_root(), "kernels")
 
 
 def compiler() -> str | None:
