@@ -48,7 +48,7 @@ case "$command" in
     name="$1"
     shift
     if [[ "$name" == list ]]; then
-      exec "$PYTHON" -m experiments.sweeps list
+      exec "$PYTHON" -m experiments.launcher list
     fi
     # The launcher's own flags go before `--`, everything else after it, to the runs.
     own=(--sweep_dir "runs/sweeps/$name")
@@ -63,7 +63,7 @@ case "$command" in
         *) extra+=("$1"); shift ;;
       esac
     done
-    exec "$PYTHON" -m experiments.sweeps run "$name" "${own[@]}" -- "${extra[@]}"
+    exec "$PYTHON" -m experiments.launcher run "$name" "${own[@]}" -- "${extra[@]}"
     ;;
   compare)
     exec "$PYTHON" -m experiments.compare "$@"

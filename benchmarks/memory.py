@@ -19,7 +19,6 @@ trained with the 4x run's exact vocabulary.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gzip
 import json
 import os
@@ -30,7 +29,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks import common  # pylint: disable=wrong-import-position
+from benchmarks import jobs as jobs_lib  # pylint: disable=wrong-import-position
+from benchmarks import systems, tables  # pylint: disable=wrong-import-position
+from w2v_jax import io_utils  # pylint: disable=wrong-import-position
 
 LAYOUTS = ("lines", "one_line", "lines_x4")
 # (name, layout, Settings overrides). The last is the control for the 4x run: a word has count
@@ -75,12 +76,12 @@ def _status_kb(pid: int) -> dict[str, int]:
   return values
 
 
-def run_watched(system: str, settings: common.Settings) -> dict:
-  """`common.run_worker`, with the worker's memory sampled from outside while it runs."""
-  payload = json.dumps({"settings": dataclasses.asdict(settings), "extra": {}})
+def run_watched(system: str, flags: dict) -> dict:
+  """`systems.run_worker`, with the worker's memory sampled from outside while it runs."""
+  payload = json.dumps({"flags": flags, "extra": {}})
   env = dict(os.environ,
-             PYTHONPATH=common.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  proc = subprocess.Popen([sys.executable, os.path.join(common.ROOT, "benchmarks", "common.py"),
+             PYTHONPATH=systems.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  proc = subprocess.Popen([sys.executable, os.path.join(systems.ROOT, "benchmarks", "systems.py"),
                            system, payload], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, env=env)
   peaks: dict[str, int] = {}
@@ -113,16 +114,17 @@ def main() -> int:
   if not os.path.isfile(args.corpus):
     print(f"error: --corpus={args.corpus}: no such file", file=sys.stderr)
     return 2
-  systems = ["w2v_jax"] + ([] if args.no_gensim else ["gensim"])
+  names = ["w2v_jax"] + ([] if args.no_gensim else ["gensim"])
   results: dict[str, dict[str, dict]] = {}
   with tempfile.TemporaryDirectory(prefix="w2v_memory_") as directory:
     print("making the layouts ...", file=sys.stderr, flush=True)
     paths = make_layouts(args.corpus, directory)
     for name, layout, overrides in RUNS:
-      for system in systems if name != "lines_vocab_of_x4" else ["w2v_jax"]:
+      for system in names if name != "lines_vocab_of_x4" else ["w2v_jax"]:
         print(f"training {system} on {name} ...", file=sys.stderr, flush=True)
-        settings = common.Settings(corpus=paths[layout], epochs=1, seed=1, **overrides)
-        results.setdefault(name, {})[system] = run_watched(system, settings)
+        flags = {**systems.SHARED, "corpus": [paths[layout]], "epochs": 1, "seed": 1,
+                 **overrides}
+        results.setdefault(name, {})[system] = run_watched(system, flags)
 
   def row(name: str, system: str) -> list[str]:
     r = results[name][system]
@@ -130,7 +132,7 @@ def main() -> int:
             f"{r['peak_rss_mb']:.0f}", f"{r.get('sampled_peak_rssanon_mb', 0):.0f}",
             f"{r.get('sampled_peak_rssfile_mb', 0):.0f}", f"{r['train_seconds']:.1f}"]
 
-  print(common.markdown_table(
+  print(tables.markdown_table(
       ["corpus", "system", "words", "vocabulary", "peak RSS MB", "peak anon MB",
        "peak file MB", "train s"],
       [row(name, system) for name in results for system in results[name]]))
@@ -149,11 +151,11 @@ def main() -> int:
                                                      "sampled_peak_rssanon_mb"),
   }
   print("\nw2v_jax: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
-  print(f"machine: {common.describe_machine(common.machine_info())}")
+  print(f"machine: {jobs_lib.describe_machine(jobs_lib.machine_info())}")
   if args.json:
-    common.write_json(args.json, {"command": " ".join(sys.argv), "corpus": args.corpus,
-                                  "machine": common.machine_info(), "results": results,
-                                  "w2v_jax_ratios": ratios})
+    io_utils.atomic_write_json(args.json, {"command": " ".join(sys.argv), "corpus": args.corpus,
+                                           "machine": jobs_lib.machine_info(), "results": results,
+                                           "w2v_jax_ratios": ratios})
   return 0
 
 

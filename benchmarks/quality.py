@@ -16,10 +16,10 @@ its context; the `bench` extra), each in its own subprocess, --repeats times wit
 
 With the default --combos sg-ns (or --gensim_iterable, for every combination) it also trains gensim
 streaming the text (`iterable`: in `corpus_file` mode gensim's learning rate decays only half-way
-within each epoch with 2 workers, see `common.gensim_worker`); with --combos sg-ns, w2v_jax's
+within each epoch with 2 workers, see `systems.gensim_worker`); with --combos sg-ns, w2v_jax's
 `seed` preset too (the notebook's recipe, its own 80 epochs; --no_seed skips it).
 `--gensim_schedule` adds, per combination, w2v_jax trained with gensim corpus_file's effective
-learning rate (`common.gensim_corpus_file_schedule`), which isolates what that schedule is worth.
+learning rate (`systems.gensim_corpus_file_schedule`), which isolates what that schedule is worth.
 
 Evaluates all with w2v_jax's evaluator (analogies restricted to the 30,000 most frequent words,
 WordSim-353 Spearman) and prints one table: medians, the training time, the whole process's time
@@ -29,15 +29,16 @@ WordSim-353 Spearman) and prints one table: medians, the training time, the whol
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import common  # pylint: disable=wrong-import-position
+from benchmarks import jobs as jobs_lib  # pylint: disable=wrong-import-position
+from benchmarks import systems, tables  # pylint: disable=wrong-import-position
+from w2v_jax import io_utils  # pylint: disable=wrong-import-position
 
-COLUMNS: list[common.Column] = [
+COLUMNS: list[tables.Column] = [
     ("analogy_accuracy", "analogy acc", "{:.4f}"),
     ("analogy_total", "questions", "{:,.0f}"),
     ("analogy_all", "acc, OOV wrong", "{:.4f}"),
@@ -48,7 +49,7 @@ COLUMNS: list[common.Column] = [
 RATIOS = (("analogy_accuracy", "analogy"), ("wordsim_spearman", "rho"))
 # With --subwords: WordSim over every pair whose words have n-grams, analogies whose question
 # words have them (answers among the vocabulary), and how many needed a word outside it.
-SUBWORD_COLUMNS: list[common.Column] = [
+SUBWORD_COLUMNS: list[tables.Column] = [
     ("wordsim_subwords_spearman", "WS353 rho, subwords", "{:.3f}"),
     ("wordsim_subwords_pairs", "pairs, subwords", "{:,.0f}"),
     ("wordsim_subwords_outside", "of them OOV", "{:,.0f}"),
@@ -69,18 +70,19 @@ SUBWORD_ROWS = {"w2v_jax": "w2v_jax --subwords", "gensim": "gensim 4.4 FastText,
 
 
 def make_jobs(combos: list[str], gensim_iterable: bool, gensim_schedule: bool,
-              extra: dict | None = None) -> list[common.Job]:
-  """Per combination: w2v_jax and gensim cf, optionally gensim streaming and w2v_jax on cf's rate."""
+              flags: dict | None = None) -> list[jobs_lib.Job]:
+  """Per combination: w2v_jax and gensim cf, optionally gensim streaming and w2v_jax on cf's rate.
+  `flags`: w2v_jax flags of every w2v_jax job."""
   jobs = []
-  extra = extra or {}
+  flags = flags or {}
   for combo in combos:
-    jobs += [common.Job(combo, "w2v_jax", "w2v_jax", dict(extra)),
-             common.Job(combo, "gensim", "gensim", {})]
+    jobs += [jobs_lib.Job(combo, "w2v_jax", "w2v_jax", {"flags": flags}),
+             jobs_lib.Job(combo, "gensim", "gensim", {})]
     if gensim_iterable:
-      jobs.append(common.Job(combo, "gensim[iterable]", "gensim", {"mode": "iterable"}))
+      jobs.append(jobs_lib.Job(combo, "gensim[iterable]", "gensim", {"mode": "iterable"}))
     if gensim_schedule:
-      jobs.append(common.Job(combo, "w2v_jax[cf schedule]", "w2v_jax",
-                             {**extra, "schedule": "gensim_corpus_file"}))
+      jobs.append(jobs_lib.Job(combo, "w2v_jax[cf schedule]", "w2v_jax",
+                               {"flags": flags, "schedule": "gensim_corpus_file"}))
   return jobs
 
 
@@ -97,11 +99,11 @@ def table(runs: dict[str, dict[str, list[dict]]], seed_epochs: int, subwords: bo
   for combo, by_label in runs.items():
     for label, row_name in names.items():
       if by_label.get(label):
-        ratios = [cell for ref, _ in refs for cell in common.ratio_cells(
+        ratios = [cell for ref, _ in refs for cell in tables.ratio_cells(
             by_label[label], by_label.get(ref, []), [key for key, _ in RATIOS])]
         rows.append([combo, row_name.format(seed_epochs=seed_epochs),
-                     *common.cells(by_label[label], columns), *ratios])
-  return common.markdown_table(header, rows)
+                     *tables.cells(by_label[label], columns), *ratios])
+  return tables.markdown_table(header, rows)
 
 
 def main() -> None:
@@ -110,45 +112,44 @@ def main() -> None:
   parser.add_argument("--epochs", type=int, default=5)
   parser.add_argument("--repeats", type=int, default=1)
   parser.add_argument("--combos", default="sg-ns",
-                      help=f"Comma-separated, from {','.join(common.COMBOS)}.")
+                      help=f"Comma-separated, from {','.join(systems.COMBOS)}.")
   parser.add_argument("--seed_epochs", type=int, default=80, help="Epochs of the seed preset.")
   parser.add_argument("--no_seed", action="store_true", help="Skip the seed preset.")
   parser.add_argument("--gensim_schedule", action="store_true",
                       help="Also train w2v_jax with gensim corpus_file's effective learning rate.")
   parser.add_argument("--gensim_iterable", action="store_true",
                       help="Also train gensim streaming the text, for every combination.")
-  common.add_trainer_args(parser)
-  common.add_subword_args(parser)
+  jobs_lib.add_trainer_args(parser)
+  jobs_lib.add_subword_args(parser)
   parser.add_argument("--json", default="benchmarks/results/quality.json")
   args = parser.parse_args()
   if not os.path.exists(args.corpus):
     sys.exit(f"error: --corpus {args.corpus}: no such file")
   try:
-    combos = common.parse_combos(args.combos)
+    combos = systems.parse_combos(args.combos)
   except ValueError as e:
     parser.error(f"--combos: {e}")
   # The default run streams gensim and trains the seed too; subwords compare with FastText only.
   with_extras = combos == ["sg-ns"] and not args.subwords
-  settings = common.Settings(corpus=args.corpus, epochs=args.epochs,
-                             **common.subword_settings(args))
-  runs = common.run_jobs(
+  shared = jobs_lib.shared_flags(args)
+  runs = jobs_lib.run_jobs(
       make_jobs(combos, with_extras or args.gensim_iterable, args.gensim_schedule,
-                common.trainer_extra(args)), settings, args.repeats)
+                jobs_lib.trainer_flags(args)), shared, args.repeats)
   if with_extras and not args.no_seed:
     print("training w2v_jax seed preset ...", file=sys.stderr, flush=True)
-    runs["sg-ns"]["w2v_jax[seed]"] = [common.run_worker(
-        "w2v_jax", settings, {"preset": "seed", "epochs": args.seed_epochs})]
+    runs["sg-ns"]["w2v_jax[seed]"] = [systems.run_worker(
+        "w2v_jax", {**shared, "seed": 1}, {"preset": "seed", "epochs": args.seed_epochs})]
 
-  machine = common.machine_info()
+  machine = jobs_lib.machine_info()
   first = runs[combos[0]]["w2v_jax"][0]
   print(f"\ncorpus {args.corpus}: {first['raw_words']:,} words; {args.epochs} epochs; "
-        f"{common.describe_machine(machine)}; analogy accuracy over the questions whose words are "
+        f"{jobs_lib.describe_machine(machine)}; analogy accuracy over the questions whose words are "
         f"all among each system's 30,000 most frequent (their count in 'questions'); "
         f"'acc, OOV wrong' over all {first['analogy_total'] + first['analogy_oov']:,.0f}; "
         f"whole s: process start to vectors written; "
         f"medians of {args.repeats} run(s) with seeds 1..{args.repeats}")
   print(table(runs, args.seed_epochs, args.subwords))
-  common.write_json(args.json, {"settings": dataclasses.asdict(settings), "combos": combos,
+  io_utils.atomic_write_json(args.json, {"flags": shared, "combos": combos,
                                 "machine": machine, "runs": runs, "command": " ".join(sys.argv)})
   print(f"\nwrote {args.json}")
 

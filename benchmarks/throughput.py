@@ -39,7 +39,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import common  # pylint: disable=wrong-import-position
+from benchmarks import jobs as jobs_lib  # pylint: disable=wrong-import-position
+from benchmarks import systems, tables  # pylint: disable=wrong-import-position
+from w2v_jax import io_utils  # pylint: disable=wrong-import-position
 
 
 STEP_VOCAB = 50_000  # The bench corpus' vocabulary.
@@ -133,7 +135,9 @@ def _make_runner(step_lib, variant: StepVariant, vocab_size: int):
   else:
     from w2v_jax import objectives  # pylint: disable=import-outside-toplevel
 
-    objective = objectives.Word2Vec(model=variant.model, hs=variant.hs, num_ns=variant.num_ns)
+    # A --baseline checkout may predate objectives.word2vec (its Word2Vec took these names).
+    family = getattr(objectives, "word2vec", None) or objectives.Word2Vec
+    objective = family(model=variant.model, hs=variant.hs, num_ns=variant.num_ns)
     state = step_lib.create_train_state(key, objective.tables(vocab_size), STEP_DIM, tx)
     bound = {"objective": objective}
   fn = jax.jit(functools.partial(step_lib.train_steps, tx=tx, **bound), donate_argnums=0)
@@ -145,14 +149,15 @@ def step_time_worker(variant: str, vocab_sizes: list[int], steps: int, calls: in
   """Seconds per step of each of `calls` calls of `steps` steps, after a warm-up call, at each
   vocabulary size (interleaved; the same batches, ids < min(vocab_sizes)), and the pairs per step.
 
-  The old variant imports w2v_jax from `w2v_path`, so it needs a fresh interpreter.
+  With `w2v_path` (the old variant's, or a --baseline's copy of w2v_jax/) it imports w2v_jax
+  from there, so it needs a fresh interpreter.
   """
   import jax  # pylint: disable=import-outside-toplevel
 
   v = STEP_VARIANTS[variant]
   if v.old and w2v_path is None:
     raise ValueError(f"{variant} needs w2v_path: a copy of w2v_jax/ at {OLD_STEP_COMMIT}")
-  step_lib = _import_step(w2v_path if v.old else None)
+  step_lib = _import_step(w2v_path)
   batches = make_step_batches(v, steps, min(vocab_sizes))
   pairs_per_step = float(batches["mask"].sum()) / steps
   batches = jax.device_put(old_step_batches(batches) if v.old else batches)
@@ -237,20 +242,20 @@ def kernel_step_worker(path: str, combo: str, threads: int, calls: int = 0) -> d
   from w2v_jax import corpus as corpus_lib  # pylint: disable=import-outside-toplevel
   from w2v_jax import step as step_lib  # pylint: disable=import-outside-toplevel
 
-  settings = common.combo_settings(combo)
-  vocab, corpus = corpus_lib.build(corpus_lib.CorpusSpec(paths=(path,), standardize="none"))
-  source = data.ExampleSource(corpus, np.ones(len(vocab)), data.ExampleSettings(
-      layout="sentences"), seed=1)
+  settings = systems.combo_flags(combo)
+  vocab, corpus = corpus_lib.build(config_lib.CorpusConfig(corpus=(path,), standardize="none"))
+  source = data.ExampleSource(corpus, np.ones(len(vocab)),
+                              config_lib.ExamplesConfig(layout="sentences"), seed=1)
   steps = 32
   blocks = [b.batches for b in data.sentence_blocks(source, 1, config_lib.FUSED_TOKENS_PER_STEP,
                                                      steps)]
-  kernel = fused.Kernel(model=settings["model"], num_ns=settings["num_ns"], hs=settings["hs"],
-                        threads=threads)
+  kernel = fused.Kernel.of(model=settings["model"], num_ns=settings["num_ns"],
+                           hs=settings["hs"], threads=threads)
   counts = vocab.counts
   lookups = jax.device_put(fused.make_lookups(
       pairs.word2vec_keep_prob(counts, 1e-3),
-      negatives.build_alias_table(negatives.unigram_probs(counts)) if kernel.num_ns else None,
-      huffman.build_huffman(counts) if kernel.hs else None))
+      negatives.build_alias_table(negatives.unigram_probs(counts)) if kernel.rule.num_ns
+      else None, huffman.build_huffman(counts) if kernel.rule.hs else None))
   tx = step_lib.make_optimizer("sgd", 0.025, len(blocks) * steps)
   state = step_lib.create_train_state(jax.random.PRNGKey(1), kernel.tables(len(vocab)), 100, tx)
   fn = jax.jit(functools.partial(fused.train_steps, kernel=kernel, tx=tx), donate_argnums=0)
@@ -264,7 +269,7 @@ def kernel_step_worker(path: str, combo: str, threads: int, calls: int = 0) -> d
     out.append(metrics)
   jax.block_until_ready(state)
   seconds = time.perf_counter() - t0
-  pairs_done = sum(float(np.sum(m["pairs"])) for m in out)
+  pairs_done = sum(float(np.sum(m["pairs"] * m["count"])) for m in out)
   tokens = sum(int((b["tokens"] >= 0).sum()) for b in timed)
   raw_per_token = corpus.raw_words / len(corpus.ids)
   return {"pairs_per_sec": pairs_done / seconds, "words_per_sec": tokens * raw_per_token / seconds,
@@ -275,7 +280,7 @@ def gensim_train_worker(path: str, combo: str, workers: int) -> dict:
   """gensim's `train()` alone (vocabulary built first, untimed) over `path`: raw words/s."""
   from gensim.models import Word2Vec  # pylint: disable=import-outside-toplevel
 
-  settings = common.combo_settings(combo)
+  settings = systems.combo_flags(combo)
   model = Word2Vec(vector_size=100, window=5, sg=1 if settings["model"] == "skipgram" else 0,
                    hs=int(settings["hs"]), negative=settings["num_ns"], min_count=5,
                    sample=1e-3, workers=workers, epochs=1, seed=1)
@@ -320,15 +325,15 @@ def print_kernel_steps(result: dict) -> None:
         f"{result['tokens']:,} words, medians of {result['rounds']} alternating runs:")
   rows = [[r["combo"], str(r["threads"]), f"{r['fused_pairs_per_sec']:,.0f}",
            f"{r['gensim_pairs_per_sec']:,.0f}",
-           common.ratio(r["fused_pairs_per_sec"], r["gensim_pairs_per_sec"])]
+           tables.ratio(r["fused_pairs_per_sec"], r["gensim_pairs_per_sec"])]
           for r in result["rows"].values()]
-  print(common.markdown_table(["combo", "threads", "fused pairs/s", "gensim pairs/s", "ratio"],
+  print(tables.markdown_table(["combo", "threads", "fused pairs/s", "gensim pairs/s", "ratio"],
                               rows))
 
 
 def _in_subprocess(call: str) -> dict | None:
   """Runs `benchmarks.throughput.<call>` in a fresh interpreter; its JSON result, or None."""
-  code = (f"import json,sys; sys.path.insert(0, {common.ROOT!r}); "
+  code = (f"import json,sys; sys.path.insert(0, {systems.ROOT!r}); "
           f"from benchmarks import throughput; print(json.dumps(throughput.{call}))")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
   if out.returncode != 0:
@@ -337,49 +342,64 @@ def _in_subprocess(call: str) -> dict | None:
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def extract_old_step(directory: str) -> str | None:
-  """OLD_STEP_COMMIT's w2v_jax/ under `directory` (`git archive | tar -x`); None if that fails."""
-  archive = subprocess.run(["git", "-C", common.ROOT, "archive", OLD_STEP_COMMIT, "w2v_jax"],
+def extract_commit(commit: str, directory: str) -> str | None:
+  """`commit`'s w2v_jax/ under `directory` (`git archive | tar -x`); None if that fails."""
+  os.makedirs(directory, exist_ok=True)
+  archive = subprocess.run(["git", "-C", systems.ROOT, "archive", commit, "w2v_jax"],
                            capture_output=True, check=False)
   if archive.returncode == 0:
     tar = subprocess.run(["tar", "-x", "-C", directory], input=archive.stdout,
                          capture_output=True, check=False)
     if tar.returncode == 0:
       return directory
-  print(f"warning: cannot extract w2v_jax/ at {OLD_STEP_COMMIT}; the old step is skipped:\n"
+  print(f"warning: cannot extract w2v_jax/ at {commit}; its steps are skipped:\n"
         f"{archive.stderr.decode(errors='replace')[-500:]}", file=sys.stderr)
   return None
 
 
 def summarise_steps(times: dict[str, list[float]], pairs: dict[str, float]) -> dict:
-  """Median ms/step and pairs/s of each variant, and their ratios to the old step's."""
+  """Median ms/step and pairs/s of each variant (`name@commit`: a --baseline's), and their
+  ratios to the old step's and to the baseline's."""
   rows = {}
   for name, seconds in times.items():
-    v = STEP_VARIANTS[name]
+    v = STEP_VARIANTS[name.split("@")[0]]
     step_s = statistics.median(seconds)
     rows[name] = {"layout": v.layout, "examples_per_step": LAYOUTS[v.layout][0],
                   "slots": LAYOUTS[v.layout][1], "pairs_per_step": pairs[name],
                   "seconds_per_step": step_s, "pairs_per_sec": pairs[name] / step_s,
                   "calls": len(seconds), "per_call_seconds_per_step": seconds}
   old = rows.get(OLD_VARIANT)
-  for row in rows.values():
+  for name, row in rows.items():
     row["pairs_per_sec_vs_old"] = row["pairs_per_sec"] / old["pairs_per_sec"] if old else None
     row["seconds_per_step_vs_old"] = (row["seconds_per_step"] / old["seconds_per_step"]
                                       if old else None)
+    base = rows.get(name.split("@")[0]) if "@" in name else None
+    row["pairs_per_sec_vs_this"] = row["pairs_per_sec"] / base["pairs_per_sec"] if base else None
   return rows
 
 
-def measure_steps(names: list[str], steps: int, calls: int, rounds: int) -> dict:
-  """Each variant in `rounds` fresh subprocesses, taking turns so machine drift hits all alike."""
+def measure_steps(names: list[str], steps: int, calls: int, rounds: int,
+                  baseline: str | None = None) -> dict:
+  """Each variant in `rounds` fresh subprocesses, taking turns so machine drift hits all alike;
+  with `baseline` (a commit), each generic variant also from that commit's w2v_jax/."""
+  if baseline:
+    names = [n for name in names
+             for n in (name, *(() if STEP_VARIANTS[name].old else (f"{name}@{baseline}",)))]
   times, pairs = {name: [] for name in names}, {}
   with tempfile.TemporaryDirectory() as tmp:
-    old_path = extract_old_step(tmp) if OLD_VARIANT in names else None
+    paths = {OLD_STEP_COMMIT: extract_commit(OLD_STEP_COMMIT, os.path.join(tmp, "old"))
+             if OLD_VARIANT in names else None}
+    if baseline:
+      paths[baseline] = extract_commit(baseline, os.path.join(tmp, "baseline"))
     for _ in range(rounds):
       for name in names:
-        if STEP_VARIANTS[name].old and old_path is None:
+        variant, _, commit = name.partition("@")
+        commit = OLD_STEP_COMMIT if STEP_VARIANTS[variant].old else commit
+        path = paths.get(commit) if commit else None
+        if commit and path is None:
           continue
-        out = _in_subprocess(f"step_time_worker({name!r}, [{STEP_VOCAB}], {steps}, {calls}, "
-                             f"{old_path!r})")
+        out = _in_subprocess(f"step_time_worker({variant!r}, [{STEP_VOCAB}], {steps}, {calls}, "
+                             f"{path!r})")
         if out:
           times[name] += out["seconds_per_step"][str(STEP_VOCAB)]
           pairs[name] = out["pairs_per_step"]
@@ -394,7 +414,7 @@ def measure_vocab_times(vocab_sizes: list[int], steps: int, calls: int) -> dict 
   return {size: statistics.median(t) for size, t in out["seconds_per_step"].items()}
 
 
-COLUMNS: list[common.Column] = [
+COLUMNS: list[tables.Column] = [
     ("train_seconds", "train s", "{:.1f}"), ("whole_seconds", "whole s", "{:.1f}"),
     ("words_per_sec", "words/s", "{:,.0f}"), ("whole_words_per_sec", "whole words/s", "{:,.0f}"),
     ("pairs_per_sec", "pairs/s", "{:,.0f}"), ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
@@ -404,15 +424,17 @@ COLUMNS: list[common.Column] = [
 ONE_REPLICA = "w2v_jax[1 replica]"
 
 
-def make_jobs(combos: list[str], extra: dict, with_gensim: bool,
-              one_replica: bool = False) -> list[common.Job]:
+def make_jobs(combos: list[str], flags: dict, with_gensim: bool,
+              one_replica: bool = False) -> list[jobs_lib.Job]:
+  """Per combination: w2v_jax (with `flags` of its own), one replica if asked, gensim."""
   jobs = []
   for combo in combos:
-    jobs.append(common.Job(combo, "w2v_jax", "w2v_jax", extra))
+    jobs.append(jobs_lib.Job(combo, "w2v_jax", "w2v_jax", {"flags": flags}))
     if one_replica:
-      jobs.append(common.Job(combo, ONE_REPLICA, "w2v_jax", {**extra, "replicas": 1}))
+      jobs.append(jobs_lib.Job(combo, ONE_REPLICA, "w2v_jax",
+                               {"flags": {**flags, "replicas": 1}}))
     if with_gensim:
-      jobs.append(common.Job(combo, "gensim", "gensim", {}))
+      jobs.append(jobs_lib.Job(combo, "gensim", "gensim", {}))
   return jobs
 
 
@@ -432,19 +454,19 @@ def table(runs: dict[str, dict[str, list[dict]]]) -> str:
     theirs = by_label.get("gensim", [])
     ours = [(label, r) for label, r in by_label.items() if label != "gensim" and r]
     for label, r in ours:
-      rows.append([combo, label, *common.cells(r, COLUMNS)])
+      rows.append([combo, label, *tables.cells(r, COLUMNS)])
     if theirs:
-      rows.append([combo, "gensim", *common.cells(theirs, COLUMNS)])
+      rows.append([combo, "gensim", *tables.cells(theirs, COLUMNS)])
       for label, r in ours:
         rows.append([combo, f"{label} / gensim",
-                     *common.ratio_cells(r, theirs, [key for key, _, _ in COLUMNS])])
-  return common.markdown_table(["combo", "system"] + [h for _, h, _ in COLUMNS], rows)
+                     *tables.ratio_cells(r, theirs, [key for key, _, _ in COLUMNS])])
+  return tables.markdown_table(["combo", "system"] + [h for _, h, _ in COLUMNS], rows)
 
 
 def print_floor(floor: dict, gensim_runs: list[dict], combo: str) -> None:
-  gensim_mb = common.median(gensim_runs, "peak_rss_mb")
+  gensim_mb = tables.median(gensim_runs, "peak_rss_mb")
   print(f"\nJAX floor (JAX, the two tables and one compiled step, nothing else): peak RSS "
-        f"{floor['peak_rss_mb']:.0f} MB = {common.ratio(floor['peak_rss_mb'], gensim_mb)}"
+        f"{floor['peak_rss_mb']:.0f} MB = {tables.ratio(floor['peak_rss_mb'], gensim_mb)}"
         f" gensim's whole run ({combo})")
 
 
@@ -452,12 +474,16 @@ def print_steps(rows: dict, steps: int) -> None:
   print(f"\nstep time, {steps} steps per call, V = {STEP_VOCAB:,}, dim {STEP_DIM}, Zipf ids; "
         f"windows: {WINDOW_FILL:.0%} of the slots valid; hs: paths of "
         f"{PATH_LENGTH // 2}-{PATH_LENGTH} nodes; pairs: valid (context, centre) slots:")
+  def times(x):
+    return "-" if x is None else f"{x:.2f}x"
+
   table_rows = [[name, f"{r['examples_per_step']} x {r['slots']}", f"{r['pairs_per_step']:,.0f}",
                  f"{r['seconds_per_step'] * 1e3:.3f}", f"{r['pairs_per_sec']:,.0f}",
-                 "-" if r["pairs_per_sec_vs_old"] is None else f"{r['pairs_per_sec_vs_old']:.2f}x",
+                 times(r["pairs_per_sec_vs_old"]), times(r.get("pairs_per_sec_vs_this")),
                  str(r["calls"])] for name, r in rows.items()]
-  print(common.markdown_table(["step", "B x S", "pairs/step", "ms/step", "pairs/s",
-                               f"pairs/s vs {OLD_VARIANT}", "calls"], table_rows))
+  print(tables.markdown_table(["step", "B x S", "pairs/step", "ms/step", "pairs/s",
+                               f"pairs/s vs {OLD_VARIANT}", "baseline / this checkout",
+                               "calls"], table_rows))
 
 
 def print_vocab_times(vocab_times: dict) -> None:
@@ -478,8 +504,8 @@ def main() -> None:
   parser.add_argument("--epochs", type=int, default=5)
   parser.add_argument("--repeats", type=int, default=1, help="Alternating runs of each system.")
   parser.add_argument("--combos", default="sg-ns",
-                      help=f"Comma-separated, from {','.join(common.COMBOS)}.")
-  common.add_trainer_args(parser)
+                      help=f"Comma-separated, from {','.join(systems.COMBOS)}.")
+  jobs_lib.add_trainer_args(parser)
   parser.add_argument("--one_replica", action="store_true",
                       help="Also train w2v_jax with --replicas 1 (one model), alternating.")
   parser.add_argument("--no_steps", action="store_true",
@@ -493,61 +519,63 @@ def main() -> None:
                       help="Step time of the default layout at these sizes (first and last).")
   parser.add_argument("--step_rounds", type=int, default=3,
                       help="Fresh subprocesses per step variant, the variants taking turns.")
+  parser.add_argument("--baseline", default=None,
+                      help="A commit whose generic step variants also run, alternating with "
+                           "this checkout's (before/after a change, in one run).")
   parser.add_argument("--step_calls", type=int, default=8,
                       help="Timed calls (of --steps_per_call steps) per step subprocess.")
-  common.add_subword_args(parser)
+  jobs_lib.add_subword_args(parser)
   parser.add_argument("--json", default="benchmarks/results/throughput.json")
   args = parser.parse_args()
   if args.steps_only:
-    results = {"machine": common.machine_info(), "command": " ".join(sys.argv)}
-    print(common.describe_machine(results["machine"]))
+    results = {"machine": jobs_lib.machine_info(), "command": " ".join(sys.argv)}
+    print(jobs_lib.describe_machine(results["machine"]))
   else:
     if not args.corpus or not os.path.exists(args.corpus):
       parser.error(f"--corpus {args.corpus}: no such file")
     try:
-      combos = common.parse_combos(args.combos)
+      combos = systems.parse_combos(args.combos)
     except ValueError as e:
       parser.error(f"--combos: {e}")
     results = compare_training(args, combos)
     if not args.no_kernel_steps:
       results["kernel_steps"] = compare_kernel_steps(args.corpus, combos, args.kernel_rounds)
       print_kernel_steps(results["kernel_steps"])
-      common.write_json(args.json, results)
+      io_utils.atomic_write_json(args.json, results)
   if not args.no_steps:
     compare_steps(args, results)
-  common.write_json(args.json, results)
+  io_utils.atomic_write_json(args.json, results)
   print(f"\nwrote {args.json}")
 
 
 def compare_training(args: argparse.Namespace, combos: list[str]) -> dict:
   """Both systems per combination, whole process and training; the JAX floor."""
-  extra = common.trainer_extra(args)
-  settings = common.Settings(corpus=args.corpus, epochs=args.epochs,
-                             **common.subword_settings(args))
-  runs = common.run_jobs(make_jobs(combos, extra, not args.no_gensim, args.one_replica),
-                         settings, args.repeats)
+  extra = jobs_lib.trainer_flags(args)
+  shared = jobs_lib.shared_flags(args)
+  runs = jobs_lib.run_jobs(make_jobs(combos, extra, not args.no_gensim, args.one_replica),
+                           shared, args.repeats)
   for by_label in runs.values():
     add_gensim_pairs(by_label)
-  machine = common.machine_info()
+  machine = jobs_lib.machine_info()
   first = runs[combos[0]]["w2v_jax"][0]
   print(f"\ncorpus {args.corpus}: {first['raw_words']:,} words, vocabulary "
-        f"{first['vocab_size']:,}, {args.epochs} epochs, {common.describe_machine(machine)}, "
+        f"{first['vocab_size']:,}, {args.epochs} epochs, {jobs_lib.describe_machine(machine)}, "
         f"medians of {args.repeats} run(s); whole: process start to vectors written")
-  if settings.subwords:
-    print(f"subwords: w2v_jax --subwords against gensim FastText, n-grams of {settings.minn}-"
-          f"{settings.maxn} characters in {settings.bucket:,} buckets")
+  if args.subwords:
+    print(f"subwords: w2v_jax --subwords against gensim FastText, n-grams of {args.minn}-"
+          f"{args.maxn} characters in {args.bucket:,} buckets")
   print(table(runs))
   print(f"w2v_jax: {first['replicas']} replica(s)"
         + (f", merged ({first['merge']}) every {first['sync_every']} steps"
            if first["replicas"] > 1 else ""))
-  waits = {combo: common.median(by_label["w2v_jax"], "input_wait_fraction")
+  waits = {combo: tables.median(by_label["w2v_jax"], "input_wait_fraction")
            for combo, by_label in runs.items()}
   print("\nw2v_jax input pipeline: the loop waited for the next block "
         + ", ".join(f"{100 * w:.1f}% ({combo})" for combo, w in waits.items() if w is not None)
         + " of the training time (with up to two calls still computing)")
-  results = {"settings": dataclasses.asdict(settings), "combos": combos, "machine": machine,
-             "extra": extra, "runs": runs, "command": " ".join(sys.argv)}
-  common.write_json(args.json, results)  # Saved now: what follows may fail (then it is skipped).
+  results = {"flags": shared, "combos": combos, "machine": machine, "extra": extra,
+             "runs": runs, "command": " ".join(sys.argv)}
+  io_utils.atomic_write_json(args.json, results)  # Saved now: what follows may fail (then it is skipped).
 
   batch_size = args.batch_size or 1024
   floor = _in_subprocess(f"jax_floor_worker({first['vocab_size']}, 100, {batch_size}, 5)")
@@ -561,7 +589,8 @@ def compare_training(args: argparse.Namespace, combos: list[str]) -> dict:
 def compare_steps(args: argparse.Namespace, results: dict) -> None:
   """The step alone, each variant against the old per-pair step; step time against V."""
   steps = args.steps_per_call or 32
-  rows = measure_steps(list(STEP_VARIANTS), steps, args.step_calls, args.step_rounds)
+  rows = measure_steps(list(STEP_VARIANTS), steps, args.step_calls, args.step_rounds,
+                       args.baseline)
   if rows:
     print_steps(rows, steps)
   results["step_comparison"] = {

@@ -36,13 +36,15 @@ flags.DEFINE_string("compilation_cache", None,
                     "JAX's persistent compilation cache: repeated runs and sweeps skip compiling "
                     "(default: $W2V_JAX_CACHE/xla, else ~/.cache/w2v_jax/xla; '' turns it off).")
 
-# One flag per Config field, typed by the field; a flag's default None means "the preset's".
-# Choices are checked by Config.validate, so a bad value is one line naming the flag, exit 2.
+# One flag per setting of every section of the config, typed by its field; a flag's default
+# None means "the preset's". The config checks each value as it is built, so a bad one is one
+# line naming the flag, exit 2.
 _DEFINE = {"bool": flags.DEFINE_bool, "int": flags.DEFINE_integer,
            "int | None": flags.DEFINE_integer, "float": flags.DEFINE_float,
            "str": flags.DEFINE_string, "str | None": flags.DEFINE_string,
            "tuple[str, ...]": flags.DEFINE_list}
-_CONFIG_FIELDS = [f for f in dataclasses.fields(config_lib.Config) if f.name != "preset"]
+_CONFIG_FIELDS = [f for section in config_lib.SECTIONS.values()
+                  for f in dataclasses.fields(section) if f.name != "preset"]
 for _f in _CONFIG_FIELDS:
   if _f.name == "corpus":  # Repeatable: --corpus a.txt --corpus dir/.
     flags.DEFINE_multi_string("corpus", None, _f.metadata["help"])
@@ -63,18 +65,17 @@ def build_config() -> config_lib.Config:
       elif field.type == "int | None":
         value = value or None  # 0 = no limit.
       overrides[field.name] = value
-  config = dataclasses.replace(config_lib.presets()[FLAGS.preset], **overrides)
+  config = config_lib.presets()[FLAGS.preset].replace(**overrides)
   for name in _CBOW_ONLY:
-    if FLAGS[name].present and config.model != "cbow":
+    if FLAGS[name].present and config.objective.model != "cbow":
       raise ValueError(f"--{name}: is a CBOW setting; it needs --model=cbow")
-  config.validate()
   return config
 
 
 def main(argv: list[str]) -> int:
   import jax  # pylint: disable=import-outside-toplevel
 
-  from w2v_jax import io_utils  # pylint: disable=import-outside-toplevel
+  from w2v_jax import io_utils, rundir  # pylint: disable=import-outside-toplevel
 
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -84,10 +85,8 @@ def main(argv: list[str]) -> int:
     return _fail(str(e))
   _init_devices(config)
   try:
-    os.makedirs(FLAGS.out_dir, exist_ok=True)
     # One writer per run directory (per process of a distributed run), for the whole run.
-    suffix = "" if jax.process_index() == 0 else f"-process-{jax.process_index()}"
-    lock = io_utils.hold_lock(os.path.join(FLAGS.out_dir, f".lock{suffix}"))
+    lock = rundir.lock(FLAGS.out_dir, jax.process_index())
   except io_utils.DirectoryInUse as e:
     return _fail(str(e))
   except OSError as e:
@@ -103,7 +102,7 @@ def _train(config: config_lib.Config) -> int:
   """Trains in the (locked) run directory; returns the exit status."""
   import jax  # pylint: disable=import-outside-toplevel
 
-  from w2v_jax import io_utils, text, train  # pylint: disable=import-outside-toplevel
+  from w2v_jax import io_utils, rundir, text, train  # pylint: disable=import-outside-toplevel
 
   try:
     if jax.process_index() == 0:  # The run's own file; the other processes run the same flags.
@@ -131,7 +130,7 @@ def _train(config: config_lib.Config) -> int:
     print(f"interrupted: {e}", file=sys.stderr)
     return 128 + stop["signal"]
   except KeyboardInterrupt:
-    train.write_status(FLAGS.out_dir, "interrupted")
+    rundir.write_status(FLAGS.out_dir, "interrupted")
     print("interrupted: stopped without a checkpoint", file=sys.stderr)
     return 128 + (stop["signal"] or signal.SIGINT)
   except train.TrainingDiverged as e:  # status.json already says "diverged".
@@ -147,10 +146,10 @@ def _train(config: config_lib.Config) -> int:
 
 def _failed_status(reason: str) -> None:
   """status.json says failed, and why, where it can still be written."""
-  from w2v_jax import train  # pylint: disable=import-outside-toplevel
+  from w2v_jax import rundir  # pylint: disable=import-outside-toplevel
 
   try:
-    train.write_status(FLAGS.out_dir, "failed", error=reason)
+    rundir.write_status(FLAGS.out_dir, "failed", error=reason)
   except OSError:
     pass
 
@@ -170,7 +169,7 @@ def _init_devices(config: config_lib.Config) -> None:
 
   from w2v_jax import placement  # pylint: disable=import-outside-toplevel
 
-  placement.use_host_devices(config.replicas)
+  placement.use_host_devices(config.devices.replicas)
   cache = FLAGS.compilation_cache
   if cache is None:
     from w2v_jax import native  # pylint: disable=import-outside-toplevel

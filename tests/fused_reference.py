@@ -68,11 +68,12 @@ def sentences(tokens):
 class Reference:
   """One step of the kernel's rules on float64 copies of the tables.
 
-  `kernel`: a w2v_jax.fused.Kernel; `lookups`: host arrays (keep, noise, tree, n-grams).
+  `kernel`: a w2v_jax.fused.Kernel (its rule and windows); `lookups`: host arrays (keep,
+  noise, tree, n-grams).
   """
 
   def __init__(self, kernel, tables, lookups, lr: float, key, step: int):
-    self.k = kernel
+    self.kernel, self.k = kernel, kernel.rule
     self.t = {name: np.array(table, np.float64) for name, table in tables.items()}
     self.l = lookups
     self.lr, self.key, self.step = lr, key, step
@@ -163,10 +164,11 @@ class Reference:
           draw(counter(self.key, self.step, p), SUBSAMPLE, 0)) < keep[w]:
         continue
       kept.append((w, p))
-    window = self.k.window
+    window = self.kernel.window
     for c, (centre, position) in enumerate(kept):
       base = counter(self.key, self.step, position)
-      radius = window - ((draw(base, RADIUS, 0) >> 32) % window if self.k.dynamic_window else 0)
+      radius = window - ((draw(base, RADIUS, 0) >> 32) % window
+                         if self.kernel.dynamic_window else 0)
       ctx = [(kept[a][0], a - c + window if a < c else a - c + window - 1)
              for a in range(max(0, c - radius), min(len(kept) - 1, c + radius) + 1) if a != c]
       if ctx:

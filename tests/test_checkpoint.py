@@ -62,6 +62,11 @@ def test_a_damaged_newest_checkpoint_is_reported_set_aside_and_the_previous_one_
     ("adagrad", {"model": "cbow", "hs": True, "num_ns": 0, "batch_size": 64}),
     # 64 windows of ~6 pairs: a 24-word vocabulary diverges at 256 (summed row updates).
     ("sgd", {"hs": True, "negatives_per": "pair", "batch_size": 64}),
+    ("sgd", {"subwords": True, "minn": 2, "maxn": 3, "bucket": 101, "batch_size": 64}),
+    # The generic step on what the fused one trains by default.
+    ("sgd", {"step": "generic", "model": "cbow", "hs": True, "batch_size": 64}),
+    ("sgd", {"step": "generic", "subwords": True, "minn": 2, "maxn": 3, "bucket": 101,
+             "batch_size": 64}),
     # The seed's data set: drawn once with its log-uniform negatives, replayed in one order.
     ("adam", {"fixed_training_set": True, "repeat_batch_order": True, "drop_remainder": True,
               "negatives": "log_uniform", "loss": "softmax", "layout": "pairs"}),
@@ -105,3 +110,33 @@ def test_write_npz_is_read_back_by_numpy_exactly(tmp_path):
       got = saved[key]
       assert got.dtype == np.asarray(want).dtype and got.shape == np.shape(want), key
       np.testing.assert_array_equal(got, want)
+
+
+def test_a_run_saved_by_w2v_jax_0_1_resumes_under_todays_defaults(planted_file, tmp_path):
+  """config.json as 0.1.0 wrote it (flat, `auto` unresolved, no --step: the generic step was
+  the only one) resumes with today's flags, whose --step auto now means fused: the run keeps the
+  step it started with and ends with the uninterrupted run's vectors."""
+  generic = tiny_config(planted_file, epochs=2, checkpoint_every=8, step="generic")
+  train.train_and_evaluate(generic, str(tmp_path / "whole"))
+  workdir = str(tmp_path / "cut")
+  calls = {"n": 0}
+
+  def stop_midway():
+    calls["n"] += 1
+    return calls["n"] == 5
+
+  with pytest.raises(train.Interrupted):
+    train.train_and_evaluate(generic, workdir, should_stop=stop_midway)
+  path = os.path.join(workdir, "config.json")
+  saved = json.load(open(path))
+  for added in ("step", "threads"):
+    del saved[added]
+  saved.update(layout="auto", init="auto", skipgram_input="auto")
+  with open(path, "w") as f:
+    json.dump(saved, f)
+  today = tiny_config(planted_file, epochs=2, checkpoint_every=8)  # --step auto.
+  resumed = train.train_and_evaluate(today, workdir, resume=True)
+  assert resumed["step"] == "generic"
+  a = export.read_word2vec(str(tmp_path / "whole" / "vectors.bin"))[1]
+  b = export.read_word2vec(os.path.join(workdir, "vectors.bin"))[1]
+  np.testing.assert_array_equal(a, b)

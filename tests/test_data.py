@@ -6,6 +6,7 @@ import threading
 import numpy as np
 import pytest
 
+from w2v_jax import config as config_lib
 from w2v_jax import corpus as corpus_lib
 from w2v_jax import data, huffman
 from w2v_jax import negatives
@@ -18,9 +19,9 @@ def _source(piece_tokens=50, subsampling="word2vec", shuffle="corpus", layout="p
   offsets = np.concatenate([[0], np.cumsum(lengths)])
   corpus = corpus_lib.Corpus(ids, offsets, raw_words=int(lengths.sum()))
   keep = np.linspace(0.3, 1.0, 20)
-  settings = data.ExampleSettings(layout=layout, window_size=3, subsampling=subsampling,
-                                  piece_tokens=piece_tokens, shuffle=shuffle)
-  return data.ExampleSource(corpus, keep, settings, seed=7)
+  settings = config_lib.ExamplesConfig(layout=layout, window_size=3, subsampling=subsampling,
+                                       shuffle=shuffle)
+  return data.ExampleSource(corpus, keep, settings, seed=7, piece_tokens=piece_tokens)
 
 
 def _stack(blocks):
@@ -125,7 +126,7 @@ def test_narrow_corpus_ids_give_the_same_int32_pairs():
   assert narrow_ids.dtype == np.uint16 and corpus_lib.compact_ids(ids, 1 << 17).dtype == np.int32
   narrow = data.ExampleSource(
       corpus_lib.Corpus(narrow_ids, wide.corpus.offsets, wide.corpus.raw_words),
-      wide.keep_prob, wide.settings, wide.seed)
+      wide.keep_prob, wide.settings, wide.seed, piece_tokens=50)
   got, want = narrow.examples(1, 2), wide.examples(1, 2)
   for key in ("centres", "contexts"):
     assert got[key].dtype == np.int32
@@ -170,7 +171,7 @@ def _seed_source(fixed=True, repeat=True, drop=True, layout="pairs"):
                                  repeat_batch_order=repeat, drop_remainder=drop)
   draw = lambda rng, n: negatives.sample_log_uniform_np(rng, 20, (n, 3))
   return data.ExampleSource(source.corpus, source.keep_prob, settings, seed=7,
-                            draw_negatives=draw)
+                            draw_negatives=draw, piece_tokens=50)
 
 
 def _epoch_batches(source, epochs=3, batch_size=16):
@@ -241,3 +242,54 @@ def test_seed_data_set_resumes_at_any_block_end():
     for a, b in zip(full[cut:], resumed):
       for k in a.batches:
         np.testing.assert_array_equal(a.batches[k], b.batches[k])
+
+
+def _sentence_source(lengths, piece_tokens=1 << 14, shuffle="piece"):
+  ids = np.arange(sum(lengths), dtype=np.int32) % 50
+  offsets = np.concatenate([[0], np.cumsum(lengths)])
+  corpus = corpus_lib.Corpus(ids, offsets, raw_words=int(sum(lengths)))
+  settings = config_lib.ExamplesConfig(layout="sentences", shuffle=shuffle)
+  return data.ExampleSource(corpus, np.ones(50), settings, seed=3, piece_tokens=piece_tokens)
+
+
+def test_sentence_blocks_pack_whole_sentences_each_followed_by_a_separator():
+  # Sentences 0-2 (3 tokens), 3-4 (2), 5-8 (4), 9 (1), in corpus order (piece shuffle).
+  source = _sentence_source([3, 2, 4, 1])
+  blocks = list(data.sentence_blocks(source, epochs=1, tokens_per_step=6, steps=1))
+  assert len(blocks) == 2
+  # "3 4" fits after "0 1 2 -1"; "5 6 7 8" does not: the next step (here, the next block).
+  np.testing.assert_array_equal(blocks[0].batches["tokens"], [[0, 1, 2, -1, 3, 4]])
+  np.testing.assert_array_equal(blocks[1].batches["tokens"], [[5, 6, 7, 8, -1, 9]])
+  assert blocks[0].end == data.Position(0, 2) and blocks[1].end == data.Position(1, 0)
+  assert blocks[-1].words == source.piece_words.sum()
+  two = list(data.sentence_blocks(source, epochs=1, tokens_per_step=6, steps=3))
+  np.testing.assert_array_equal(two[0].batches["tokens"], [
+      [0, 1, 2, -1, 3, 4], [5, 6, 7, 8, -1, 9], [-1] * 6])  # The last block, padded.
+
+
+def test_sentence_blocks_cut_sentences_longer_than_a_step():
+  source = _sentence_source([9, 2])
+  rows = np.concatenate([b.batches["tokens"] for b in data.sentence_blocks(source, 1, 4, 2)])
+  np.testing.assert_array_equal(rows[:4], [[0, 1, 2, 3], [4, 5, 6, 7], [8, -1, 9, 10],
+                                           [-1, -1, -1, -1]])
+
+
+@pytest.mark.parametrize("shuffle", ["corpus", "piece"])
+def test_sentence_blocks_resume_from_any_block_and_count_their_steps(shuffle):
+  rng = np.random.default_rng(1)
+  source = _sentence_source(rng.integers(1, 30, 400).tolist(), piece_tokens=500,
+                            shuffle=shuffle)
+  blocks = list(data.sentence_blocks(source, epochs=2, tokens_per_step=64, steps=3))
+  for k in (1, 5, len(blocks) - 2):
+    resumed = list(data.sentence_blocks(source, 2, 64, 3, start=blocks[k - 1].end))
+    assert len(resumed) == len(blocks) - k
+    for got, want in zip(resumed, blocks[k:]):
+      np.testing.assert_array_equal(got.batches["tokens"], want.batches["tokens"])
+      assert got.end == want.end and got.words == want.words
+  tokens = np.concatenate([b.batches["tokens"].ravel() for b in blocks])
+  assert (tokens >= 0).sum() == 2 * len(source.corpus.ids)  # Every token, once an epoch.
+  steps = sum(b.batches["tokens"].shape[0] for b in blocks)
+  # Counted from epoch 0's packing: exact for one epoch, within a step per epoch for more.
+  assert abs(data.count_sentence_steps(source, 2, 64) - steps) <= 3
+  one = sum(b.batches["tokens"].shape[0] for b in data.sentence_blocks(source, 1, 64, 1))
+  assert data.count_sentence_steps(source, 1, 64) == one

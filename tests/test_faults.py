@@ -6,7 +6,6 @@ checkpoint or an export file, or an OSError at a write. The driver patches the l
 outside; the library holds no fault hooks.
 """
 
-import errno
 import json
 import os
 import re
@@ -297,24 +296,31 @@ def test_checkpoint_zip_holds_a_crc_for_every_array(tmp_path):
 
 
 def test_runs_saved_before_auto_settings_resume_where_auto_means_the_same():
-  """config.json of a run from before `--init auto` and `--skipgram_input` (init 'word2vec', no
-  skipgram_input) resumes under today's defaults when they train the same, and not otherwise."""
+  """config.json of a run from before `--init auto`, `--skipgram_input` and `--step` (flat, init
+  'word2vec', neither of the others) resumes under today's defaults when they train the same,
+  and not otherwise; the differences name the settings resolved."""
   from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
 
   def saved(**changes):
-    values = {k: list(v) if isinstance(v, tuple) else v for k, v in
-              vars(config_lib.Config(corpus=("c.txt",), init="word2vec", **changes)).items()}
-    del values["skipgram_input"]
+    values = config_lib.make(corpus=("c.txt",), init="word2vec", **changes).flat()
+    del values["skipgram_input"], values["step"], values["threads"]
     return values
 
-  today = config_lib.Config(corpus=("c.txt",))
-  assert config_lib.resume_differences(saved(), today) == []
+  def today(**settings):  # What a resumed run resolves to: the step the saved run had.
+    return config_lib.resolve(config_lib.make(corpus=("c.txt",), **settings), step="generic")
+
+  assert config_lib.resume_differences(saved(), today()) == []
   # With subwords, auto now means fastText's init and roles: not what the old run trained.
-  assert config_lib.resume_differences(saved(subwords=True), config_lib.Config(
-      corpus=("c.txt",), subwords=True)) == [
-          "--init='auto' (the run has 'word2vec')",
-          "--skipgram_input='auto' (the run has 'context')"]
-  assert config_lib.resume_differences(saved(subwords=True), config_lib.Config(
-      corpus=("c.txt",), subwords=True, init="word2vec", skipgram_input="context")) == []
-  assert config_lib.resume_differences(saved(), config_lib.Config(
-      corpus=("c.txt",), window_size=3)) == ["--window_size=3 (the run has 5)"]
+  assert config_lib.resume_differences(saved(subwords=True), today(subwords=True)) == [
+      "--batch_size=128 (the run has 256)", "--init='fasttext' (the run has 'word2vec')",
+      "--layout='windows' (the run has 'pairs')",
+      "--skipgram_input='centre' (the run has 'context')"]
+  assert config_lib.resume_differences(saved(subwords=True), today(
+      subwords=True, init="word2vec", skipgram_input="context")) == []
+  assert config_lib.resume_differences(saved(), today(window_size=3)) == [
+      "--window_size=3 (the run has 5)"]
+  fused = config_lib.resolve(config_lib.make(corpus=("c.txt",)), step="fused", threads=2)
+  assert config_lib.resume_differences(saved(), fused) == [
+      "--batch_size=4096 (the run has 1024)", "--layout='sentences' (the run has 'pairs')",
+      "--step='fused' (the run has 'generic')"]
+  assert config_lib.resume_differences(fused.flat(), fused.replace(threads=1)) == []

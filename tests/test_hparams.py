@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from experiments import sweeps
+from experiments import launcher, sweeps
 from w2v_jax import logs
 
 # Writes the scalars a real run writes, valued from its flags, so trials can be told apart.
@@ -129,9 +129,9 @@ def _run_sweep(tmp_path, name, sweep):
   fake = tmp_path / "fake_train.py"
   fake.write_text(FAKE_TRAIN)
   sweep_dir = str(tmp_path / name)
-  launcher = sweeps.Launcher(name, sweep, sweep_dir, [], parallel=1,
-                             program=[sys.executable, str(fake)])
-  return launcher.run(), sweep_dir
+  runs = launcher.Launcher(name, sweep, sweep_dir, [], parallel=1,
+                           program=[sys.executable, str(fake)])
+  return runs.run(), sweep_dir
 
 
 @pytest.mark.parametrize("read", READERS, ids=lambda f: f.__name__)

@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent("""
                "contexts": rng.integers(0, V, (S, B, 4)).astype(np.int32),
                "mask": (rng.random((S, B, 4)) < 0.7).astype(np.float32),
                "negatives": rng.integers(0, V, (S, B, 5)).astype(np.int32)}
-    objective = objectives.Word2Vec()
+    objective = objectives.word2vec()
     out = {}
     for name in ("sgd", "adam"):
       tx = step_lib.make_optimizer(name, 0.05, 100)

@@ -57,13 +57,13 @@ MERGE_SCRIPT = textwrap.dedent("""
       rs = replicas.replicate(state, mesh, merge)
       fn = replicas.jit_replica_steps(mesh, tx=tx, objective=objective,
                                       sync_every=sync_every, merge=merge)
-      rs, metrics = fn(rs, replicas.put_batches(with_ngrams(R) if objective.bucket else batches,
+      rs, metrics = fn(rs, replicas.put_batches(with_ngrams(R) if objective.subwords else batches,
                                                 mesh))
       return rs, metrics
 
     def single_run(state, tx, objective):
       fn = jax.jit(functools.partial(step_lib.train_steps, tx=tx, objective=objective))
-      new_state, metrics = fn(state, with_ngrams(1) if objective.bucket else batches)
+      new_state, metrics = fn(state, with_ngrams(1) if objective.subwords else batches)
       return new_state.params, metrics
 
     def merged_params(rs, merge):
@@ -73,9 +73,9 @@ MERGE_SCRIPT = textwrap.dedent("""
     def max_diff(a, b):
       return max(float(np.max(np.abs(np.asarray(a[k]) - np.asarray(b[k])))) for k in a)
 
-    for name, objective in (("sg-ns", objectives.Word2Vec()),
-                            ("cbow-hs", objectives.Word2Vec(model="cbow", hs=True, num_ns=0)),
-                            ("sg-ns-subwords", objectives.Word2Vec(bucket=13))):
+    for name, objective in (("sg-ns", objectives.word2vec()),
+                            ("cbow-hs", objectives.word2vec(model="cbow", hs=True, num_ns=0)),
+                            ("sg-ns-subwords", objectives.word2vec(bucket=13))):
       tx = step_lib.make_optimizer("sgd", 0.05, 100)
       state = start(objective, tx)
       single, single_metrics = single_run(state, tx, objective)

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from w2v_jax import model, negatives, objectives
+from w2v_jax import losses, model, negatives, objectives
 from w2v_jax import step as step_lib
 
 V, D, K = 40, 8, 3
@@ -60,7 +60,7 @@ def _apply_outputs(h, outputs, lr):
 @pytest.mark.parametrize("mode", ["mean", "sum", "koan"])
 def test_cbow_negative_sampling_equals_word2vec_rule(mode):
   lr = 0.1
-  objective = objectives.Word2Vec(model="cbow", num_ns=K, cbow=mode)
+  objective = objectives.word2vec(model="cbow", num_ns=K, cbow=mode)
   state = _state(objective, optax.sgd(lr))
   batch = _window([5], [[7, 9, 0, 11]], [[1, 1, 0, 1]], negatives=[[12, 13, 14]])
   new_state, metrics = _step(state, batch, tx=optax.sgd(lr), objective=objective)
@@ -92,7 +92,7 @@ L = 4
 @pytest.mark.parametrize("model_name", ["skipgram", "cbow"])
 def test_hierarchical_softmax_equals_word2vec_per_node_rule(model_name):
   lr = 0.2
-  objective = objectives.Word2Vec(model=model_name, num_ns=0, hs=True)
+  objective = objectives.word2vec(model=model_name, num_ns=0, hs=True)
   state = _state(objective, optax.sgd(lr))
   # The centre's path: nodes 38 (root), 4, 17 with codes 1, 0, 1; label = 1 - code.
   points, codes, path_mask = _path([38, 4, 17], [1, 0, 1], 3)
@@ -118,7 +118,7 @@ def test_hierarchical_softmax_equals_word2vec_per_node_rule(model_name):
 
 def test_ns_and_hs_both_train_and_add_into_the_input_error():
   lr = 0.1
-  objective = objectives.Word2Vec(model="cbow", num_ns=2, hs=True)
+  objective = objectives.word2vec(model="cbow", num_ns=2, hs=True)
   state = _state(objective, optax.sgd(lr))
   points, codes, path_mask = _path([38, 2], [0, 1], 2)
   batch = _window([5], [[7, 9]], [[1, 1]], negatives=[[12, 13]], points=points,
@@ -137,7 +137,7 @@ def test_ns_and_hs_both_train_and_add_into_the_input_error():
 def test_a_window_with_one_context_is_the_per_pair_update():
   """(target t, context c) pairs as one-slot windows: t's input row against c's outputs."""
   lr = 0.1
-  objective = objectives.Word2Vec(num_ns=K)
+  objective = objectives.word2vec(num_ns=K)
   state = _state(objective, optax.sgd(lr))
   targets, contexts = [3, 7, 3], [5, 9, 3]
   negs = np.array([[1, 2, 5], [4, 9, 6], [8, 10, 11]])
@@ -164,7 +164,7 @@ def test_a_window_with_one_context_is_the_per_pair_update():
 def test_skipgram_window_equals_its_pairs_at_one_point(negatives_per):
   """A window's update is the sum of its pairs' gradients (HogBatch), negatives per window or pair."""
   lr = 0.1
-  objective = objectives.Word2Vec(num_ns=2, negatives_per=negatives_per)
+  objective = objectives.word2vec(num_ns=2, negatives_per=negatives_per)
   state = _state(objective, optax.sgd(lr))
   ctx, mask = [6, 7, 0, 8], [1, 1, 0, 1]
   negs = [[20, 21]] if negatives_per == "window" else [[[20, 21], [22, 23], [1, 2], [24, 20]]]
@@ -189,9 +189,10 @@ def _random_batch(objective, rng, b=4, s=4):
   mask[:, 0] = 1.0
   mask[-1] = 0.0  # A padded example.
   batch = dict(centres=rng.integers(0, 20, b), contexts=rng.integers(0, 20, (b, s)), mask=mask)
-  if objective.num_ns:
-    batch["negatives"] = rng.integers(0, 20, objective.negatives_shape(b, s))
-  if objective.hs:
+  draws = objective.needs().negatives
+  if draws is not None:
+    batch["negatives"] = rng.integers(0, 20, draws.shape(b, s))
+  if objective.needs().paths:
     lengths = rng.integers(1, L + 1, b)
     batch["path_mask"] = (np.arange(L)[None, :] < lengths[:, None]).astype(np.float32)
     batch["points"] = rng.integers(0, 20, (b, L))
@@ -216,7 +217,7 @@ COMBOS = [("skipgram", 3, False), ("skipgram", 0, True), ("skipgram", 2, True),
 @pytest.mark.parametrize("model_name,num_ns,hs", COMBOS)
 def test_rows_outside_the_batch_are_bit_for_bit_unchanged(model_name, num_ns, hs, optimizer):
   tx = step_lib.make_optimizer(optimizer, 0.05, total_steps=10)
-  objective = objectives.Word2Vec(model=model_name, num_ns=num_ns, hs=hs)
+  objective = objectives.word2vec(model=model_name, num_ns=num_ns, hs=hs)
   state = _state(objective, tx)
   batch = _random_batch(objective, np.random.default_rng(1))
   before = jax.tree_util.tree_map(np.asarray, state)
@@ -237,7 +238,7 @@ def test_rows_outside_the_batch_are_bit_for_bit_unchanged(model_name, num_ns, hs
 
 def test_lazy_adam_with_duplicate_rows_equals_dense_adam_on_summed_gradients():
   tx = optax.adam(0.01)
-  objective = objectives.Word2Vec(num_ns=K)
+  objective = objectives.word2vec(num_ns=K)
   state = _state(objective, tx)
   batch = _window([3, 3, 4], [[1, 1], [1, 0], [2, 5]], [[1, 1], [1, 0], [1, 1]],
                   negatives=[[6, 7, 3], [6, 8, 9], [7, 7, 1]])
@@ -259,7 +260,7 @@ def test_lazy_adam_with_duplicate_rows_equals_dense_adam_on_summed_gradients():
 
 def test_scan_of_steps_equals_repeated_steps():
   tx = optax.sgd(0.05)
-  objective = objectives.Word2Vec(num_ns=K)
+  objective = objectives.word2vec(num_ns=K)
   rng = np.random.default_rng(0)
   batches = [_random_batch(objective, rng) for _ in range(4)]
   stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *batches)
@@ -273,7 +274,7 @@ def test_scan_of_steps_equals_repeated_steps():
 
 
 def test_negatives_drawn_in_the_step_come_from_the_noise_table():
-  objective = objectives.Word2Vec(num_ns=K)
+  objective = objectives.word2vec(num_ns=K)
   tx = optax.sgd(0.1)
   state = _state(objective, tx)
   batch = _window(np.zeros(500), np.ones((500, 1)), np.ones((500, 1)))
@@ -303,7 +304,7 @@ def test_blockwise_uniform_is_uniform():
 
 
 def test_tables_follow_word2vec_init():
-  objective = objectives.Word2Vec(num_ns=K, hs=True)
+  objective = objectives.word2vec(num_ns=K, hs=True)
   state = step_lib.create_train_state(jax.random.PRNGKey(0), objective.tables(V), D,
                                       optax.sgd(0.1))
   assert state.params["input"].shape == (V, D) and state.params["tree"].shape == (V - 1, D)
@@ -314,7 +315,7 @@ def test_tables_follow_word2vec_init():
 def test_pinned_loss_after_two_steps():
   # If you did not mean to change the numerics (init, loss, update), this is a bug.
   tx = step_lib.make_optimizer("sgd", 0.5, total_steps=100)
-  objective = objectives.Word2Vec(num_ns=K)
+  objective = objectives.word2vec(num_ns=K)
   state = step_lib.create_train_state(jax.random.PRNGKey(0), objective.tables(V), D, tx)
   batch = _window(np.arange(6), np.stack([np.arange(6) + 1, np.arange(6) + 2], 1) % V,
                   np.ones((6, 2)), negatives=(np.arange(18).reshape(6, 3) * 7) % V)
@@ -331,7 +332,7 @@ PINNED_SECOND_LOSS = 2.421599864959717
 
 def test_shared_pool_step_updates_pool_rows_with_summed_weighted_gradients():
   lr, pool_size = 0.1, 4
-  objective = objectives.Word2Vec(num_ns=2, pool_size=pool_size)
+  objective = objectives.word2vec(num_ns=2, pool_size=pool_size)
   state = _state(objective, optax.sgd(lr))
   batch = _window([5, 9], [[3], [7]], np.ones((2, 1)), negatives=[11, 12, 13, 5])
   new_state, _ = _step(state, batch, tx=optax.sgd(lr), objective=objective)
@@ -354,14 +355,14 @@ def test_shared_pool_step_updates_pool_rows_with_summed_weighted_gradients():
 def test_softmax_loss_is_cross_entropy_of_the_positive():
   h = jnp.array([[1.0, 0.0]])
   outputs = jnp.array([[2.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
-  value, first = objectives.sampled_loss(h, jnp.ones(1), outputs, jnp.ones(3), "softmax")
+  value, first = losses.sampled_loss(h, jnp.ones(1), outputs, jnp.ones(3), "softmax")
   assert float(value) == pytest.approx(-(2.0 - np.log(np.exp(2) + np.exp(1) + 1)), rel=1e-6)
   assert float(first) == 1.0
 
 
 def test_step_jits_with_donation():
   tx = optax.sgd(0.1)
-  objective = objectives.Word2Vec(model="cbow", num_ns=2, hs=True)
+  objective = objectives.word2vec(model="cbow", num_ns=2, hs=True)
   step = jax.jit(functools.partial(step_lib.train_step, tx=tx, objective=objective),
                  donate_argnums=0)
   state, metrics = step(_state(objective, tx), _random_batch(objective, np.random.default_rng(0)))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from w2v_jax import subwords
+from w2v_jax import losses, objectives, subwords
 
 
 def test_fnv1a_matches_the_standard_on_ascii_and_sign_extends_other_bytes():
@@ -173,15 +173,14 @@ def test_ngram_sums_gather_flat_rows_into_their_slots():
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
 
-  from w2v_jax import objectives  # pylint: disable=import-outside-toplevel
 
   rows = jnp.array([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0], [0.0, 0.0]])  # The last is padding.
   ids, slots = jnp.array([7, 9, 4, -1]), jnp.array([0, 0, 2, 0])
-  sums, counts = objectives.ngram_sums(rows, ids, slots, 3)
+  sums, counts = losses.ngram_sums(rows, ids, slots, 3)
   np.testing.assert_allclose(sums, [[1.0, 1.0], [0.0, 0.0], [2.0, 2.0]])
   np.testing.assert_allclose(counts, [2.0, 0.0, 1.0])
   c = jnp.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
-  grads = jax.grad(lambda r: jnp.sum(objectives.ngram_sums(r, ids, slots, 3)[0] * c))(rows)
+  grads = jax.grad(lambda r: jnp.sum(losses.ngram_sums(r, ids, slots, 3)[0] * c))(rows)
   np.testing.assert_allclose(grads[:3], [[1.0, 2.0], [1.0, 2.0], [5.0, 6.0]])
 
 
@@ -189,15 +188,14 @@ def test_subword_inputs_are_means_whose_rows_all_get_the_error_unscaled():
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
 
-  from w2v_jax import objectives  # pylint: disable=import-outside-toplevel
 
   words = jnp.array([[1.0, 2.0], [3.0, 5.0]])
   sums = jnp.array([[1.0, 1.0], [0.0, 0.0]])  # Word 0: two n-gram rows (1, 0) + (0, 1); word 1: none.
   counts = jnp.array([2.0, 0.0])
-  h = objectives.subword_inputs(words, sums, counts)
+  h = losses.subword_inputs(words, sums, counts)
   np.testing.assert_allclose(h, [[2.0 / 3, 1.0], [3.0, 5.0]])  # (1+1+0)/3, (2+0+1)/3.
   c = jnp.array([0.5, -2.0])
-  gw, gs = jax.grad(lambda w, n: jnp.sum(objectives.subword_inputs(w, n, counts) @ c),
+  gw, gs = jax.grad(lambda w, n: jnp.sum(losses.subword_inputs(w, n, counts) @ c),
                     argnums=(0, 1))(words, sums)
   np.testing.assert_allclose(gw, [c, c])  # Not c / 3: fastText applies the error unscaled.
   np.testing.assert_allclose(gs[0], c)  # And so does every n-gram row of the sum.
@@ -207,18 +205,17 @@ def test_cbow_with_subwords_averages_every_input_row_as_fasttext():
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
 
-  from w2v_jax import objectives  # pylint: disable=import-outside-toplevel
 
   words = jnp.array([[1.0, 0.0], [0.0, 3.0], [9.0, 9.0]])  # The third slot is masked out.
   sums = jnp.array([[2.0, 0.0], [0.0, 0.0], [10.0, 10.0]])  # n-gram rows: 1, 0 and 2 of them.
   counts = jnp.array([1.0, 0.0, 2.0])
   mask = jnp.array([1.0, 1.0, 0.0])
-  h, weight = objectives.cbow_subword_hidden(words, sums, counts, mask)
+  h, weight = losses.cbow_subword_hidden(words, sums, counts, mask)
   # Rows: word 0, its n-gram, word 1: (1 + 2 + 0, 0 + 0 + 3) / 3; not the mean of word means.
   np.testing.assert_allclose(h, [[1.0, 1.0]])
   np.testing.assert_allclose(weight, [1.0])
   c = jnp.array([1.0, -1.0])
-  gw, gs = jax.grad(lambda w, n: objectives.cbow_subword_hidden(w, n, counts, mask)[0][0] @ c,
+  gw, gs = jax.grad(lambda w, n: losses.cbow_subword_hidden(w, n, counts, mask)[0][0] @ c,
                     argnums=(0, 1))(words, sums)
   np.testing.assert_allclose(gw, [c, c, [0.0, 0.0]])  # Unscaled; nothing for the masked slot.
   np.testing.assert_allclose(gs[0], c)
@@ -266,7 +263,7 @@ def test_subword_step_updates_each_row_as_fasttext(model, input_word, negatives_
   params = {"input": rng.normal(size=(V, D)).astype(np.float32),
             "ngrams": rng.normal(size=(bucket, D)).astype(np.float32),
             "output": rng.normal(size=(V, D)).astype(np.float32)}
-  objective = objectives.Word2Vec(model=model, num_ns=1 if pool or batch_pool else
+  objective = objectives.word2vec(model=model, num_ns=1 if pool or batch_pool else
                                   negatives.shape[-1], bucket=bucket, input=input_word,
                                   negatives_per=negatives_per, window_negatives=2 if pool else 0,
                                   pool_size=2 if batch_pool else 0)
@@ -443,17 +440,19 @@ def test_query_cli_on_a_broken_fasttext_bin_is_one_line(tmp_path):
 
 def test_skipgram_input_auto_is_the_centre_with_subwords_and_negative_sampling_alone():
   from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
-  from w2v_jax import train  # pylint: disable=import-outside-toplevel
 
-  def resolved(**settings):
-    config = config_lib.Config(corpus=("c.txt",), **settings)
-    config.validate()
-    return config.input_word, config.example_layout, config.examples_per_step
+  def resolved(step="generic", **settings):
+    config = config_lib.resolve(config_lib.make(corpus=("c.txt",), **settings), step=step)
+    return (config.objective.skipgram_input, config.examples.layout,
+            config.examples.batch_size)
 
   assert resolved(subwords=True) == ("centre", "windows", 128)
+  assert resolved(step="fused", subwords=True) == ("centre", "sentences", 4096)
+
   def negatives_shape(**settings):  # Of a batch of 128 windows, 10 slots.
-    return train.build_objective(config_lib.Config(corpus=("c.txt",), subwords=True, **settings)
-                                 ).negatives_shape(128, 10)
+    config = config_lib.resolve(config_lib.make(corpus=("c.txt",), subwords=True, **settings),
+                                step="generic")
+    return objectives.from_config(config.objective).needs().negatives.shape(128, 10)
 
   assert negatives_shape(num_ns=3) == (128, 6)  # Twice num_ns per window.
   assert negatives_shape(window_negatives=7) == (128, 7)

@@ -1,4 +1,4 @@
-"""experiments.sweeps: grid expansion, run names, flags, skip/resume decisions and the launcher."""
+"""Sweeps: their definitions, grid expansion, run names, flags, skip/resume decisions, the launcher."""
 
 import json
 import os
@@ -9,88 +9,88 @@ import textwrap
 
 import pytest
 
-from experiments import sweeps
+from experiments import grid, launcher, sweeps
 
 from conftest import ROOT
 
 
 def test_window_ns_dim_expands_in_declared_order():
-  points = sweeps.expand(sweeps.SWEEPS["window_ns_dim"])
+  points = grid.expand(sweeps.SWEEPS["window_ns_dim"])
   assert len(points) == 27
   assert points[0] == {"window_size": 2, "num_ns": 2, "embedding_dim": 50}
   assert points[1] == {"window_size": 2, "num_ns": 2, "embedding_dim": 100}
   assert points[3] == {"window_size": 2, "num_ns": 5, "embedding_dim": 50}
   assert points[-1] == {"window_size": 10, "num_ns": 15, "embedding_dim": 200}
   assert all(list(p) == ["window_size", "num_ns", "embedding_dim"] for p in points)
-  assert len({sweeps.run_name(p) for p in points}) == 27
+  assert len({grid.run_name(p) for p in points}) == 27
 
 
 def test_registered_sweeps_are_valid_and_documented():
   assert {"window_ns_dim", "preset_compare", "tiny", "family"} <= set(sweeps.SWEEPS)
   for name, sweep in sweeps.SWEEPS.items():
-    sweeps.validate(sweep)
+    grid.validate(sweep)
     assert sweep.doc.startswith("./launch.sh sweep " + name), name  # The exact command first.
-  assert [p["preset"] for p in sweeps.expand(sweeps.SWEEPS["preset_compare"])] == [
+  assert [p["preset"] for p in grid.expand(sweeps.SWEEPS["preset_compare"])] == [
       "word2vec", "seed"]
   tiny = sweeps.SWEEPS["tiny"]
-  assert len(sweeps.expand(tiny)) == 4
+  assert len(grid.expand(tiny)) == 4
   assert tiny.base["epochs"] == 1 and tiny.base["min_count"] == 1
   assert tiny.required == ("corpus",)
 
 
 def test_family_expands_to_seed_x_model_x_output_with_linked_flags():
   family = sweeps.SWEEPS["family"]
-  points = sweeps.expand(family)
+  points = grid.expand(family)
   assert len(points) == 12
   combos = {(p["model"], p["hs"], p["num_ns"]) for p in points}
   assert combos == {("skipgram", False, 5), ("cbow", False, 5), ("skipgram", True, 0),
                     ("cbow", True, 0)}
   assert sorted(p["seed"] for p in points) == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
-  assert sweeps.run_name(points[0]) == "seed=1,model=skipgram,hs=false,num_ns=5"
-  assert sweeps.run_name(points[-1]) == "seed=3,model=cbow,hs=true,num_ns=0"
-  assert len({sweeps.run_name(p) for p in points}) == 12
+  assert grid.run_name(points[0]) == "seed=1,model=skipgram,hs=false,num_ns=5"
+  assert grid.run_name(points[-1]) == "seed=3,model=cbow,hs=true,num_ns=0"
+  assert len({grid.run_name(p) for p in points}) == 12
   assert [p["seed"] for p in points[:4]] == [1, 1, 1, 1]  # Seeds outermost.
-  args = sweeps.train_args(family, points[5], [])  # Seed 2, sg-hs.
+  args = grid.train_args(family, points[5], [])  # Seed 2, sg-hs.
   assert args == ["--corpus=../shared/data/bench-corpus.txt.gz", "--epochs=5", "--noprogress",
                   "--replicas=1", "--seed=2", "--model=skipgram", "--hs", "--num_ns=0"]
   assert "--preset" not in " ".join(args)  # The word2vec preset, every other setting default.
   with pytest.raises(ValueError, match="--num_ns is swept"):  # A flag inside a group.
-    sweeps.train_args(family, points[0], ["--num_ns=2"])
+    grid.train_args(family, points[0], ["--num_ns=2"])
   with pytest.raises(ValueError, match="--hs is swept"):
-    sweeps.train_args(family, points[0], ["--nohs"])
+    grid.train_args(family, points[0], ["--nohs"])
 
 
 def test_validate_rejects_bad_grids():
   with pytest.raises(ValueError, match="no values"):
-    sweeps.validate(sweeps.Sweep("x", {"seed": []}))
+    grid.validate(sweeps.Sweep("x", {"seed": []}))
   with pytest.raises(ValueError, match="repeats"):
-    sweeps.validate(sweeps.Sweep("x", {"seed": [1, 1]}))
+    grid.validate(sweeps.Sweep("x", {"seed": [1, 1]}))
   with pytest.raises(ValueError, match="both swept and a base flag"):
-    sweeps.validate(sweeps.Sweep("x", {"seed": [1]}, base={"seed": 0}))
+    grid.validate(sweeps.Sweep("x", {"seed": [1]}, base={"seed": 0}))
   with pytest.raises(ValueError, match="both swept and a base flag"):
-    sweeps.validate(sweeps.Sweep("x", {"out": [{"hs": True}]}, base={"hs": False}))
+    grid.validate(sweeps.Sweep("x", {"out": [{"hs": True}]}, base={"hs": False}))
   with pytest.raises(ValueError, match="swept by two grid axes"):
-    sweeps.validate(sweeps.Sweep("x", {"hs": [True], "out": [{"hs": False, "num_ns": 0}]}))
+    grid.validate(sweeps.Sweep("x", {"hs": [True], "out": [{"hs": False, "num_ns": 0}]}))
   with pytest.raises(ValueError, match="mixes groups"):
-    sweeps.validate(sweeps.Sweep("x", {"out": [{"hs": True}, {"num_ns": 0}]}))
+    grid.validate(sweeps.Sweep("x", {"out": [{"hs": True}, {"num_ns": 0}]}))
 
 
 def test_run_name_is_stable_and_filesystem_safe():
   point = {"window_size": 2, "num_ns": 5, "embedding_dim": 100}
-  assert sweeps.run_name(point) == "window_size=2,num_ns=5,embedding_dim=100"
-  assert sweeps.run_name(dict(point)) == sweeps.run_name(point)
-  assert sweeps.run_name({"learning_rate": 0.025, "subsample": 1e-05, "progress": False}) == (
+  assert grid.run_name(point) == "window_size=2,num_ns=5,embedding_dim=100"
+  assert grid.run_name(dict(point)) == grid.run_name(point)
+  assert grid.run_name({"learning_rate": 0.025, "subsample": 1e-05, "progress": False}) == (
       "learning_rate=0.025,subsample=1e-05,progress=false")
-  assert sweeps.run_name({}) == "base"
-  odd = sweeps.run_name({"corpus": "data/a b.txt"})
+  assert grid.run_name({}) == "base"
+  odd = grid.run_name({"corpus": "data/a b.txt"})
   assert "/" not in odd and " " not in odd
-  assert odd == sweeps.run_name({"corpus": "data/a b.txt"})
-  assert odd != sweeps.run_name({"corpus": "data_a_b.txt"})  # Sanitised alike, still distinct.
-  assert len(sweeps.run_name({"corpus": "x" * 1000})) < 255
+  assert odd == grid.run_name({"corpus": "data/a b.txt"})
+  assert odd != grid.run_name({"corpus": "data_a_b.txt"})  # Sanitised alike, still distinct.
+  assert len(grid.run_name({"corpus": "x" * 1000})) < 255
 
 
 def test_to_flags():
-  assert sweeps.to_flags({"a": 1, "b": 0.5, "c": True, "d": False, "e": ["x", "y"], "f": None,
+  assert grid.to_flags({"a": 1, "b": 0.5, "c": True, "d": False, "e": ["x", "y"], "f": None,
                           "g": "s"}) == [
       "--a=1", "--b=0.5", "--c", "--nod", "--e=x", "--e=y", "--g=s"]
 
@@ -98,12 +98,12 @@ def test_to_flags():
 def test_train_args_extra_replaces_base_flags():
   sweep = sweeps.Sweep("x", {"window_size": [1, 2]},
                        base={"corpus": ["default.txt"], "progress": False, "epochs": 1})
-  args = sweeps.train_args(sweep, {"window_size": 2}, ["--corpus", "mine.txt", "--progress"])
+  args = grid.train_args(sweep, {"window_size": 2}, ["--corpus", "mine.txt", "--progress"])
   assert args == ["--epochs=1", "--window_size=2", "--corpus", "mine.txt", "--progress"]
-  args = sweeps.train_args(sweep, {"window_size": 2}, ["--epochs=3"])
+  args = grid.train_args(sweep, {"window_size": 2}, ["--epochs=3"])
   assert args == ["--corpus=default.txt", "--noprogress", "--window_size=2", "--epochs=3"]
   with pytest.raises(ValueError, match="--window_size is swept"):
-    sweeps.train_args(sweep, {"window_size": 2}, ["--window_size=3"])
+    grid.train_args(sweep, {"window_size": 2}, ["--window_size=3"])
 
 
 def _write(path, obj):
@@ -114,33 +114,33 @@ def _write(path, obj):
 
 def test_run_state(tmp_path):
   root = str(tmp_path)
-  assert sweeps.run_state(os.path.join(root, "absent")) == "new"
+  assert launcher.run_state(os.path.join(root, "absent")) == "new"
   _write(os.path.join(root, "done", "summary.json"), {"status": "done", "config": {}})
-  assert sweeps.run_state(os.path.join(root, "done")) == "done"
+  assert launcher.run_state(os.path.join(root, "done")) == "done"
   _write(os.path.join(root, "ckpt", "config.json"), {})
   _write(os.path.join(root, "ckpt", "checkpoints", "latest"), "x")
-  assert sweeps.run_state(os.path.join(root, "ckpt")) == "resume"
+  assert launcher.run_state(os.path.join(root, "ckpt")) == "resume"
   _write(os.path.join(root, "early", "config.json"), {})  # Stopped before its first checkpoint.
-  assert sweeps.run_state(os.path.join(root, "early")) == "restart"
+  assert launcher.run_state(os.path.join(root, "early")) == "restart"
   _write(os.path.join(root, "odd", "summary.json"), {"status": "failed"})
-  assert sweeps.run_state(os.path.join(root, "odd")) == "new"
+  assert launcher.run_state(os.path.join(root, "odd")) == "new"
   with open(os.path.join(root, "torn.json"), "w") as f:
     f.write('{"status": "do')
   os.makedirs(os.path.join(root, "torn"))
   os.replace(os.path.join(root, "torn.json"), os.path.join(root, "torn", "summary.json"))
-  assert sweeps.run_state(os.path.join(root, "torn")) == "new"
+  assert launcher.run_state(os.path.join(root, "torn")) == "new"
 
 
 def test_stale_flags(tmp_path):
   run_dir = str(tmp_path / "r")
   _write(os.path.join(run_dir, "summary.json"),
          {"status": "done", "config": {"window_size": 2, "embedding_dim": 8}})
-  assert sweeps.stale_flags(run_dir, {"window_size": 2, "embedding_dim": 8}) == []
-  assert sweeps.stale_flags(run_dir, {"window_size": 1, "embedding_dim": 8}) == ["window_size"]
+  assert launcher.stale_flags(run_dir, {"window_size": 2, "embedding_dim": 8}) == []
+  assert launcher.stale_flags(run_dir, {"window_size": 1, "embedding_dim": 8}) == ["window_size"]
 
 
 def _cli(*args):
-  return subprocess.run([sys.executable, "-m", "experiments.sweeps", *args], cwd=ROOT,
+  return subprocess.run([sys.executable, "-m", "experiments.launcher", *args], cwd=ROOT,
                         capture_output=True, text=True, timeout=120)
 
 
@@ -210,9 +210,9 @@ def test_launcher_runs_skips_and_names_failures(tmp_path, capsys):
   fake = tmp_path / "fake_train.py"
   fake.write_text(FAKE_TRAIN)
   sweep_dir = str(tmp_path / "sweep")
-  launcher = sweeps.Launcher("tiny", sweeps.SWEEPS["tiny"], sweep_dir, ["--corpus=t.txt"],
-                             parallel=2, program=[sys.executable, str(fake)])
-  assert launcher.run() == 1
+  runs = launcher.Launcher("tiny", sweeps.SWEEPS["tiny"], sweep_dir, ["--corpus=t.txt"],
+                           parallel=2, program=[sys.executable, str(fake)])
+  assert runs.run() == 1
   out, err = capsys.readouterr()
   assert "1 of 4 runs failed: window_size=2,embedding_dim=16" in err
   assert re.search(r"^\[\d/4\] failed window_size=2,embedding_dim=16 in \d+ s \(exit 3: boom; "
@@ -226,13 +226,13 @@ def test_launcher_runs_skips_and_names_failures(tmp_path, capsys):
   with open(os.path.join(sweep_dir, "sweep.json")) as f:
     manifest = json.load(f)
   assert manifest["name"] == "tiny"
-  assert manifest["points"] == sweeps.expand(sweeps.SWEEPS["tiny"])
+  assert manifest["points"] == grid.expand(sweeps.SWEEPS["tiny"])
   assert [r["status"] for r in manifest["runs"]] == ["done", "done", "done", "failed"]
   assert manifest["runs"][3]["returncode"] == 3
   assert manifest["runs"][0]["run_dir"] == os.path.join(sweep_dir, "window_size=1,embedding_dim=8")
 
-  again = sweeps.Launcher("tiny", sweeps.SWEEPS["tiny"], sweep_dir, ["--corpus=t.txt"],
-                          parallel=2, program=[sys.executable, str(fake)])
+  again = launcher.Launcher("tiny", sweeps.SWEEPS["tiny"], sweep_dir, ["--corpus=t.txt"],
+                            parallel=2, program=[sys.executable, str(fake)])
   assert again.run() == 1
   out, _ = capsys.readouterr()
   assert out.count(" skip ") == 3
@@ -240,10 +240,10 @@ def test_launcher_runs_skips_and_names_failures(tmp_path, capsys):
 
 
 def _config_of(sweep, point):
-  """The Config experiments.train builds for a point of `sweep`."""
-  import dataclasses  # pylint: disable=import-outside-toplevel
-
+  """The Config experiments.train builds for a point of `sweep`, resolved for the step that
+  auto gives it."""
   from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
+  from w2v_jax import placement  # pylint: disable=import-outside-toplevel
 
   flags = {**sweep.base, **point}
   preset = config_lib.presets()[flags.pop("preset", "word2vec")]
@@ -251,30 +251,33 @@ def _config_of(sweep, point):
     if flags.get(name) == 0:
       flags[name] = None
   flags["corpus"] = tuple(flags["corpus"])
-  return dataclasses.replace(preset, **flags)
+  config = preset.replace(**flags)
+  step = "generic" if placement.fused_unsupported(config) else "fused"
+  return config_lib.resolve(config, step=step)
 
 
 def test_seed_to_word2vec_goes_from_the_seed_preset_to_the_word2vec_preset_one_change_a_time():
   from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
 
   sweep = sweeps.SWEEPS["seed_to_word2vec"]
-  points, names = sweeps.expand(sweep), sweeps.hparams(sweep)
+  points, names = grid.expand(sweep), grid.hparams(sweep)
   assert len(points) == 30 and [p["seed"] for p in points[:10]] == [1] * 10
   assert names[0] == {"seed": 1, "change": "0_seed"}
-  assert sweeps.run_name(names[-1]) == "seed=3,change=9_min_count_5"
+  assert grid.run_name(names[-1]) == "seed=3,change=9_min_count_5"
   configs = [_config_of(sweep, p) for p in points[:10]]
   ignore = {"corpus", "epochs", "seed", "progress", "preset"}
 
   def differences(a, b):
-    return {k for k, v in vars(a).items() if k not in ignore and getattr(b, k) != v}
+    a, b = a.flat(), b.flat()
+    return {k for k, v in a.items() if k not in ignore and b[k] != v}
 
-  presets = config_lib.presets()
+  presets = {name: config_lib.resolve(preset, step="generic")
+             for name, preset in config_lib.presets().items()}
   assert differences(configs[0], presets["seed"]) == set()  # The faithful preset itself.
-  # The last row is word2vec's recipe; only ways of writing the same thing differ.
-  assert differences(configs[-1], presets["word2vec"]) == {"batch_size", "layout", "init"}
-  assert configs[-1].examples_per_step == presets["word2vec"].examples_per_step == 1024
-  assert configs[-1].table_init == presets["word2vec"].table_init == "word2vec"
-  assert configs[-1].example_layout == presets["word2vec"].example_layout == "pairs"
+  # The last row is word2vec's recipe on the generic step (its explicit pairs of 1024); auto
+  # gives the recipe the fused step, which trains the same recipe from whole sentences.
+  assert differences(configs[-1], presets["word2vec"]) == set()
+  assert configs[-1].devices.step == "generic"
   changed = [differences(b, a) for a, b in zip(configs, configs[1:])]
   assert changed[0] == {"fixed_training_set", "repeat_batch_order", "drop_remainder", "shuffle"}
   assert changed[1] == {"sequence_length"}
@@ -283,5 +286,5 @@ def test_seed_to_word2vec_goes_from_the_seed_preset_to_the_word2vec_preset_one_c
   assert changed[6] == {"loss", "num_ns"}
   assert all(changed), "every row changes something"
   # Comparable budgets: epochs fall as the pairs per epoch grow.
-  epochs = [c.epochs for c in configs]
+  epochs = [c.run.epochs for c in configs]
   assert epochs == sorted(epochs, reverse=True) and epochs[0] == 45 and epochs[-1] == 2

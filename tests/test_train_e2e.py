@@ -1,6 +1,5 @@
 """End-to-end: a run on a corpus with planted topics recovers them; bad input fails cleanly."""
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -19,7 +18,7 @@ def tiny_config(corpus: str, **overrides) -> config_lib.Config:
   base = dict(corpus=(corpus,), min_count=1, window_size=3, embedding_dim=16, num_ns=5,
               epochs=3, batch_size=256, steps_per_call=4, learning_rate=0.05, subsample=0.0,
               log_every=8, progress=False, show_words=("t0w0",), threads=1)
-  return dataclasses.replace(config_lib.Config(), **{**base, **overrides})
+  return config_lib.make(**{**base, **overrides})
 
 
 def _topic_purity(words, vectors, topn=5):
@@ -46,6 +45,10 @@ def _topic_purity(words, vectors, topn=5):
     {"hs": True, "num_ns": 0, "layout": "pairs"},
     {"model": "cbow", "hs": True, "num_ns": 0, "batch_size": 64},
     {"model": "cbow", "cbow_koan": True, "learning_rate": 0.2, "batch_size": 64},
+    # The generic step on what the fused one trains by default.
+    {"step": "generic", "layout": "windows", "batch_size": 64},
+    {"step": "generic", "skipgram_input": "centre", "batch_size": 64},
+    {"step": "generic", "model": "cbow", "hs": True, "num_ns": 0, "batch_size": 64},
 ])
 def test_run_recovers_planted_topics_and_writes_outputs(planted_file, tmp_path, preset_overrides):
   workdir = str(tmp_path / "run")
@@ -67,6 +70,12 @@ def test_run_recovers_planted_topics_and_writes_outputs(planted_file, tmp_path, 
   lines = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
   losses = [l["loss"] for l in lines if "loss" in l]
   assert losses[-1] < losses[0]
+  # Every train log has its speed, the last one too (TensorBoard's HParams shows the last).
+  speeds = [l["words_per_sec"] for l in lines if "loss" in l]
+  assert len(speeds) >= 2 and min(speeds) > 0
+  generic_only = {"optimizer", "shared_negatives", "step"} & set(preset_overrides) or (
+      preset_overrides.get("layout") == "pairs")
+  assert summary["step"] == ("generic" if generic_only else "fused")
 
 
 def test_evaluation_every_epoch_reaches_logs_and_summary(planted_file, tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ copy of the file, or of any array, is built first.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zipfile
 from collections.abc import Callable
@@ -111,3 +112,17 @@ def restore(path: str, template: Any) -> Any:
         raise ValueError(f"{path}: {key} has shape {value.shape}, this run needs {np.shape(like)}")
       values.append(value)
   return jax.tree_util.tree_unflatten(treedef, values)
+
+
+def run_payload(state: Any, position: Any, words: float) -> dict[str, Any]:
+  """What a run's checkpoint holds: the train state, where the data stream is (a
+  data.Position) and the raw corpus words trained on."""
+  return {"state": state, "position": dataclasses.asdict(position), "words": words}
+
+
+def restore_run(path: str, state: Any, position: Any) -> tuple[Any, Any, float]:
+  """A run's checkpoint read into the structure of `state` and `position` (a dataclass, e.g.
+  data.Position()): (host state, position, words); a mismatch raises ValueError."""
+  restored = restore(path, run_payload(state, position, 0.0))
+  fields = {k: int(v) for k, v in restored["position"].items()}
+  return restored["state"], type(position)(**fields), float(restored["words"])

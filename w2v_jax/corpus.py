@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from w2v_jax import config as config_lib
 from w2v_jax import io_utils, text
 from w2v_jax import vocab as vocab_lib
 
@@ -195,10 +196,10 @@ def _build_to_files(spec, ids_path, offsets_path, directory, chunk):
         spill()
     spill()
     if not provisional:
-      raise text.CorpusError(f"{', '.join(spec.paths)}: corpus holds no words")
+      raise text.CorpusError(f"{', '.join(spec.corpus)}: corpus holds no words")
     words = list(provisional)
     vocab = vocab_lib.build_vocab(dict(zip(words, counts.tolist())), spec.min_count,
-                                  spec.max_vocab, spec.reserved, spec.tie_break)
+                                  spec.max_vocab, spec.reserved_tokens, spec.tie_break)
     index, fallback = vocab.index, -1 if vocab.unk_id is None else vocab.unk_id
     to_vocab = np.fromiter((index.get(w, fallback) for w in words), np.int32, len(words))
     ids_raw.seek(0)
@@ -226,33 +227,26 @@ def compact_ids(ids: np.ndarray, vocab_size: int) -> np.ndarray:
   return ids.astype(np.uint16) if vocab_size <= 1 << 16 else ids
 
 
-@dataclasses.dataclass(frozen=True)
-class CorpusSpec:
-  """Everything that decides the vocabulary and the encoded ids (the cache key)."""
+CorpusSpec = config_lib.CorpusConfig  # Everything that decides the vocabulary and the ids.
 
-  paths: tuple[str, ...]
-  standardize: str = "unicode"
-  min_count: int = 5
-  max_vocab: int | None = None
-  reserved: bool = False
-  tie_break: str = "ascending"
-  max_sentence_length: int = text.MAX_SENTENCE_LENGTH
-  sequence_length: int | None = None
 
-  def cache_key(self) -> str:
-    files = text.expand_paths(self.paths)
-    stats = [(os.path.abspath(f), os.path.getsize(f), os.path.getmtime(f)) for f in files]
-    blob = json.dumps([dataclasses.asdict(self), stats], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def cache_key(spec: CorpusSpec, max_sentence_length: int = text.MAX_SENTENCE_LENGTH) -> str:
+  """What names a cached encoding: the settings, the sentence cut, and each file's size and
+  modification time."""
+  files = text.expand_paths(spec.corpus)
+  stats = [(os.path.abspath(f), os.path.getsize(f), os.path.getmtime(f)) for f in files]
+  settings = {**dataclasses.asdict(spec), "max_sentence_length": max_sentence_length}
+  blob = json.dumps([settings, stats], sort_keys=True, default=str)
+  return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _sentences(spec: CorpusSpec, for_encoding: bool) -> Iterator[list[str]]:
   """Sentences for counting (cut at word2vec.c's length) or encoding (the seed's truncation)."""
   truncate = spec.sequence_length is not None and for_encoding
+  longest = text.MAX_SENTENCE_LENGTH
   return text.iter_sentences(
-      spec.paths, spec.standardize,
-      max_length=(spec.sequence_length or spec.max_sentence_length) if for_encoding
-      else spec.max_sentence_length,
+      spec.corpus, spec.standardize,
+      max_length=(spec.sequence_length or longest) if for_encoding else longest,
       truncate=truncate)
 
 
@@ -260,9 +254,9 @@ def build_vocab(spec: CorpusSpec) -> vocab_lib.Vocab:
   """The first streaming pass: count words, prune and order them."""
   counts = vocab_lib.count_words(_sentences(spec, False))
   if not counts:
-    raise text.CorpusError(f"{', '.join(spec.paths)}: corpus holds no words")
+    raise text.CorpusError(f"{', '.join(spec.corpus)}: corpus holds no words")
   return vocab_lib.build_vocab(
-      counts, spec.min_count, spec.max_vocab, spec.reserved, spec.tie_break
+      counts, spec.min_count, spec.max_vocab, spec.reserved_tokens, spec.tie_break
   )
 
 
@@ -281,7 +275,7 @@ def load_or_build(spec: CorpusSpec, cache_dir: str | None) -> tuple[vocab_lib.Vo
   """
   if cache_dir is None:
     return build(spec)
-  stem = os.path.join(cache_dir, f"corpus-{spec.cache_key()}")
+  stem = os.path.join(cache_dir, f"corpus-{cache_key(spec)}")
   paths = {k: f"{stem}.{k}" for k in ("vocab.tsv", "ids.npy", "offsets.npy", "json")}
   if not all(os.path.exists(p) for p in paths.values()):
     if spec.sequence_length is None:

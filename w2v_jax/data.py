@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from w2v_jax import config as config_lib
 from w2v_jax import corpus as corpus_lib
 from w2v_jax import huffman
 from w2v_jax import negatives as negatives_lib
@@ -36,32 +37,8 @@ from w2v_jax import subwords as subwords_lib
 _NEGATIVES_STREAM = 1  # Separates the negatives' generator from the pairs' ones.
 _ORDER_STREAM = 2  # And the epoch's sentence order.
 _SHUFFLE_STREAM = 3  # And a fixed training set's example order in a later epoch.
-SHUFFLES = ("corpus", "piece")
-LAYOUTS = ("windows", "pairs", "sentences")
-
-
-@dataclasses.dataclass(frozen=True)
-class ExampleSettings:
-  layout: str = "windows"
-  window_size: int = 5
-  dynamic_window: bool = True
-  subsampling: str = "word2vec"  # "word2vec": drop tokens; "zipf": targets only (seed); "none".
-  skip_id: int | None = None  # The seed's padding id.
-  shuffle: str = "corpus"  # "corpus": pieces of random sentences; "piece": consecutive ones.
-  # Tokens per shuffled piece: bounds the pipeline's memory (~100 bytes per token in flight).
-  piece_tokens: int = 1 << 14
-  # The seed notebook's data set, built once and cached: every epoch trains on epoch 0's examples
-  # (subsampling, windows and, when the source draws them, negatives) ...
-  fixed_training_set: bool = False
-  # ... in epoch 0's order (tf.data's `.shuffle().batch().cache()` replays the first pass) ...
-  repeat_batch_order: bool = False
-  # ... in whole batches: each epoch starts a new batch and drops its last partial one.
-  drop_remainder: bool = False
-
-  @property
-  def slots(self) -> int:
-    """Context slots per example: a window's 2W, a pair's one (a sentence's token: none)."""
-    return {"windows": 2 * self.window_size, "pairs": 1}.get(self.layout, 0)
+# Tokens per shuffled piece: bounds the pipeline's memory (~100 bytes per token in flight).
+PIECE_TOKENS = 1 << 14
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,20 +65,23 @@ def piece_bounds(offsets: np.ndarray, piece_tokens: int) -> np.ndarray:
 
 
 class ExampleSource:
-  """Examples of one (epoch, piece), reproducibly."""
+  """Examples of one (epoch, piece), reproducibly.
+
+  `settings`: resolved (its layout windows, pairs or sentences). `skip_id`: the seed's padding
+  id, neither centre nor context. `draw_negatives(rng, n)`: n examples' negatives, drawn with
+  the examples (a fixed training set keeps them with its examples; otherwise leave None and let
+  the pipeline or step draw).
+  """
 
   def __init__(self, corpus: corpus_lib.Corpus, keep_prob: np.ndarray,
-               settings: ExampleSettings, seed: int,
-               draw_negatives: Callable[[np.random.Generator, int], np.ndarray] | None = None):
-    """`draw_negatives(rng, n)`: n examples' negatives, drawn with the examples (a fixed training
-    set keeps them with its examples; otherwise leave None and let the pipeline or step draw)."""
-    if settings.shuffle not in SHUFFLES:
-      raise ValueError(f"unknown shuffle {settings.shuffle!r}; choose from {SHUFFLES}")
-    if settings.layout not in LAYOUTS:
-      raise ValueError(f"unknown layout {settings.layout!r}; choose from {LAYOUTS}")
+               settings: config_lib.ExamplesConfig, seed: int, *, skip_id: int | None = None,
+               draw_negatives: Callable[[np.random.Generator, int], np.ndarray] | None = None,
+               piece_tokens: int = PIECE_TOKENS):
+    if settings.layout not in ("windows", "pairs", "sentences"):
+      raise ValueError(f"layout {settings.layout!r}: resolve the config first (config.resolve)")
     self.corpus, self.keep_prob, self.settings, self.seed = corpus, keep_prob, settings, seed
-    self.draw_negatives = draw_negatives
-    self.bounds = piece_bounds(corpus.offsets, settings.piece_tokens)
+    self.skip_id, self.draw_negatives = skip_id, draw_negatives
+    self.bounds = piece_bounds(corpus.offsets, piece_tokens)
     self.num_pieces = len(self.bounds) - 1
     # Raw words (before OOV removal) per piece, for words/sec and progress.
     tokens = np.diff(corpus.offsets[self.bounds])
@@ -164,7 +144,7 @@ class ExampleSource:
     windows = pairs_lib.draw_windows(
         len(ids), self.settings.window_size, rng, self.settings.dynamic_window
     )
-    return rng, (ids, offsets, windows, target_mask, self.settings.skip_id)
+    return rng, (ids, offsets, windows, target_mask, self.skip_id)
 
   @property
   def slots(self) -> int:
@@ -323,7 +303,7 @@ def sentence_blocks(
   total = source.num_pieces * epochs
   words_before = np.concatenate([[0.0], np.cumsum(np.tile(source.piece_words, epochs))])
   flat = np.full(steps * width, -1, np.int32)
-  row, fill, begin, placed = 0, 0, start, False
+  row, fill, placed = 0, 0, False
 
   def emit(end: Position, words: float) -> Block:
     nonlocal flat, row, fill, placed

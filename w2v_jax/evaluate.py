@@ -6,6 +6,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Callable, Container, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -359,3 +360,34 @@ def word_similarity_any(
   result = SimilarityResult(spearman(human_N, cosine_N), pearson(human_N, cosine_N), len(human),
                             len(pairs) - len(human))
   return result, outside
+
+
+def evaluate_vectors(words: Sequence[str], vectors: np.ndarray, analogies: str | None = None,
+                     wordsim: str | None = None, composer: Any = None) -> dict[str, float]:
+  """Analogy accuracy and WordSim Spearman (the bundled sets unless files are given), as
+  "eval/..." metrics.
+
+  With `composer` (a subwords.SubwordVectors), WordSim and analogies again with words outside
+  the vocabulary composed from their n-grams (eval/wordsim_subwords_*, analogy_subwords_*;
+  `..._outside`: the pairs or questions that needed such a word).
+  """
+  words = list(words)
+  analogies = analogies or default_eval_path("questions-words.txt")
+  wordsim = wordsim or default_eval_path("wordsim353.tsv")
+  results = {}
+  results.update(analogy_accuracy(words, vectors, analogies).as_dict())
+  results.update(word_similarity(words, vectors, wordsim).as_dict())
+  if composer is not None:
+    index = {w: i for i, w in enumerate(words)}
+
+    def vector_of(word: str) -> np.ndarray | None:
+      return vectors[index[word]] if word in index else composer.vector(word)
+
+    sim, outside = word_similarity_any(vector_of, index, wordsim)
+    results.update({f"wordsim_subwords_{k.split('_', 1)[1]}": v for k, v in sim.as_dict().items()})
+    results["wordsim_subwords_outside"] = outside
+    analogy, outside = analogy_accuracy_any(words, vectors, vector_of, analogies)
+    results.update({f"analogy_subwords_{k.split('_', 1)[1]}": v
+                    for k, v in analogy.as_dict().items()})
+    results["analogy_subwords_outside"] = outside
+  return {f"eval/{k}": float(v) for k, v in results.items()}

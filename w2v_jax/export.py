@@ -6,11 +6,13 @@ import dataclasses
 import os
 import shutil
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from w2v_jax import io_utils, logs
+from w2v_jax import subwords as subwords_lib
 
 
 def write_projector_tsv(
@@ -155,6 +157,56 @@ def write_tensorboard_projector(logdir: str, words: Sequence[str], vectors: np.n
     logs.EventFile(logdir).close()  # An event file makes the directory a run TensorBoard lists.
 
 
+def write_vector_files(directory: str, words: Sequence[str], vectors: np.ndarray) -> None:
+  """A run's vectors in every format it gives: vectors.tsv and metadata.tsv (the seed's,
+  TensorBoard's projector), vectors.txt and vectors.bin (word2vec.c's), and the projector."""
+  tsv = (os.path.join(directory, "vectors.tsv"), os.path.join(directory, "metadata.tsv"))
+  write_text_vectors(*tsv, os.path.join(directory, "vectors.txt"), words, vectors)
+  write_word2vec(os.path.join(directory, "vectors.bin"), words, vectors, binary=True)
+  write_tensorboard_projector(directory, words, vectors, copy_of=tsv)
+
+
+def word_vectors(table: Callable[[str], np.ndarray], words: Sequence[str], ngrams: Any = None
+                 ) -> tuple[np.ndarray, subwords_lib.SubwordVectors | None]:
+  """A run's word vectors from its tables (`table(name)`, as NumPy): the "input" table's
+  vocabulary rows or, with `ngrams` (objectives.NgramRows), each word's row averaged with its
+  n-gram rows (fastText's); and then what composes any word's vector (None without)."""
+  rows = table("input")[:len(words)]
+  if ngrams is None:
+    return rows, None
+  composer = subwords_lib.SubwordVectors(tuple(words), rows, table("ngrams"), ngrams.minn,
+                                         ngrams.maxn)
+  return composer.vocabulary_vectors(), composer
+
+
+def fasttext_model(config: Any, table: Callable[[str], np.ndarray], vocab: Any,
+                   composer: subwords_lib.SubwordVectors, raw_words: int) -> "FastTextModel":
+  """What a run with subwords writes as fastText's model.bin (`config`: its resolved Config)."""
+  o = config.objective
+  words = len(vocab)
+  if o.num_ns:  # fastText's output side: NS's context rows, or HS's V - 1 inner nodes.
+    output = table("output")[:words]
+  else:
+    output = np.zeros((words, o.embedding_dim), np.float32)
+    output[:words - 1] = table("tree")[:words - 1]
+  args = fasttext_args(
+      dim=o.embedding_dim, window=config.examples.window_size, epochs=config.run.epochs,
+      min_count=config.corpus.min_count, num_ns=o.num_ns, model=o.model, bucket=o.bucket,
+      minn=o.minn, maxn=o.maxn, subsample=config.examples.subsample)
+  return FastTextModel(args, list(vocab.words), vocab.counts, raw_words, composer.word_rows,
+                       output)
+
+
+def write_run_files(directory: str, words: Sequence[str], vectors: np.ndarray,
+                    model: "FastTextModel | None" = None, composer: Any = None) -> None:
+  """A run's vector files (`write_vector_files`) and, with subwords, fastText's model.bin
+  (`model`, its n-gram rows from `composer`, a subwords.SubwordVectors)."""
+  if model is not None:
+    write_fasttext_bin(os.path.join(directory, "model.bin"), model,
+                       composer.ngram_rows[:int(model.args["bucket"])])
+  write_vector_files(directory, words, vectors)
+
+
 # fastText's `.bin` (fasttext.cc saveModel: args, dictionary, input and output matrices).
 FASTTEXT_MAGIC = 793712314
 FASTTEXT_VERSION = 12
@@ -177,6 +229,16 @@ class FastTextModel:
   ntokens: int
   input: np.ndarray
   output: np.ndarray
+
+
+def fasttext_args(*, dim: int, window: int, epochs: int, min_count: int, num_ns: int,
+                  model: str, bucket: int, minn: int, maxn: int, subsample: float
+                  ) -> dict[str, float]:
+  """The settings a fastText `.bin` records, from a run's."""
+  return {"dim": dim, "ws": window, "epoch": epochs, "min_count": min_count, "neg": num_ns,
+          "word_ngrams": 1, "loss": FASTTEXT_LOSS["ns" if num_ns else "hs"],
+          "model": FASTTEXT_MODEL[model], "bucket": bucket, "minn": minn, "maxn": maxn,
+          "lr_update_rate": 100, "t": subsample}
 
 
 def write_fasttext_bin(path: str, model: FastTextModel, ngram_rows: np.ndarray | None = None

@@ -10,8 +10,8 @@ differentiates and scatters a whole batch at once and runs any objective and Opt
 this one runs the built-in objectives with SGD, as word2vec.c and gensim do, several times
 faster on a CPU.
 
-Typical use:
-  kernel = fused.Kernel(model="skipgram", num_ns=5, window=5, threads=2)
+Typical use (docs/fused.md):
+  kernel = fused.Kernel(objective.fused(), window=5, threads=2)
   lookups = fused.make_lookups(keep_prob, noise=alias_table)
   step = jax.jit(functools.partial(fused.train_step, kernel=kernel, tx=tx), donate_argnums=0)
   state, metrics = step(state, {"tokens": tokens_N}, lookups)
@@ -32,20 +32,18 @@ from w2v_jax import huffman as huffman_lib
 from w2v_jax import native
 from w2v_jax import negatives as negatives_lib
 from w2v_jax import subwords as subwords_lib
-
-CBOW_MODES = ("mean", "sum", "koan")  # As w2v_jax.objectives.CBOW_MODES.
+from w2v_jax.losses import CBOW_MODES
 
 
 @dataclasses.dataclass(frozen=True)
-class Kernel:
-  """What the kernel trains (static: each setting compiles its own step).
+class Rule:
+  """What the kernel trains: the part of a built-in objective it runs (`Word2Vec.fused()`).
 
   `per_pair`: each (input, output) pair updated in place in turn, with its own negatives
   (word2vec.c's skip-gram; fastText's with the centre as input); else per window, every
   gradient of a window from the tables as they were before it (HogBatch), its negatives
-  shared by its pairs. `window_draws`: with the centre as input, per window, how many negatives
-  the window's pairs share (each weighing num_ns / window_draws). `threads`: 1 is
-  deterministic; more are hogwild (lock-free, as word2vec.c's threads).
+  shared by its pairs. `window_draws`: with the centre as input, per window, how many
+  negatives the window's pairs share (each weighing num_ns / window_draws).
   """
 
   model: str = "skipgram"
@@ -55,9 +53,6 @@ class Kernel:
   window_draws: int = 0
   hs: bool = False
   cbow: str = "mean"
-  window: int = 5
-  dynamic_window: bool = True
-  threads: int = 1
 
   def __post_init__(self):
     if self.cbow not in CBOW_MODES:
@@ -71,14 +66,32 @@ class Kernel:
   def centre_input(self) -> bool:
     return self.model == "skipgram" and self.input == "centre"
 
+
+@dataclasses.dataclass(frozen=True)
+class Kernel:
+  """A rule on windows of radius up to `window` (uniform in [1, window] if `dynamic_window`),
+  on `threads` threads: 1 is deterministic; more are hogwild (lock-free, as word2vec.c's).
+  Static: each kernel compiles its own step."""
+
+  rule: Rule = Rule()
+  window: int = 5
+  dynamic_window: bool = True
+  threads: int = 1
+
+  @classmethod
+  def of(cls, window: int = 5, dynamic_window: bool = True, threads: int = 1,
+         **rule: Any) -> "Kernel":
+    """`Kernel.of(model="cbow", window=3)`: a rule's and a kernel's settings together."""
+    return cls(Rule(**rule), window, dynamic_window, threads)
+
   def tables(self, vocab_size: int, bucket: int = 0) -> dict[str, int]:
     """The tables it trains, as `objectives.Word2Vec.tables` names them."""
     tables = {"input": vocab_size}
     if bucket:
       tables["ngrams"] = bucket
-    if self.num_ns:
+    if self.rule.num_ns:
       tables["output"] = vocab_size
-    if self.hs:
+    if self.rule.hs:
       tables["tree"] = vocab_size - 1
     return tables
 
@@ -134,11 +147,11 @@ def _or_empty(x: jax.Array | None, dtype, rank: int = 1) -> jax.Array:
 
 
 def apply(kernel: Kernel, params: dict[str, jax.Array], tokens_N: jax.Array, lookups: Lookups,
-          lr: jax.Array, key: jax.Array, step: jax.Array
+          *, lr: jax.Array, key: jax.Array, step: jax.Array
           ) -> tuple[dict[str, jax.Array], jax.Array]:
   """One call of the kernel: the tables updated in place, and [loss sum, correct, count, pairs]."""
-  input_VxD = params["input"]
-  dim = input_VxD.shape[1]
+  rule = kernel.rule
+  dim = params["input"].shape[1]
   tables = [params.get(name, jnp.zeros((1, dim), jnp.float32))
             for name in ("input", "output", "tree", "ngrams")]
   noise = lookups.noise
@@ -155,10 +168,10 @@ def apply(kernel: Kernel, params: dict[str, jax.Array], tokens_N: jax.Array, loo
       _or_empty(lookups.lengths, jnp.int32), _or_empty(lookups.ngram_offsets, jnp.int32),
       _or_empty(lookups.ngram_ids, jnp.int32), jnp.asarray(lr, jnp.float32),
       jnp.asarray(key, jnp.uint32).reshape(2), jnp.asarray(step, jnp.int32),
-      cbow=kernel.model == "cbow", centre_input=kernel.centre_input, per_pair=kernel.per_pair,
-      num_ns=np.int64(kernel.num_ns),
-      window_draws=np.int64(kernel.window_draws if kernel.centre_input else 0),
-      hs=kernel.hs, cbow_mode=np.int64(CBOW_MODES.index(kernel.cbow)),
+      cbow=rule.model == "cbow", centre_input=rule.centre_input, per_pair=rule.per_pair,
+      num_ns=np.int64(rule.num_ns),
+      window_draws=np.int64(rule.window_draws if rule.centre_input else 0),
+      hs=rule.hs, cbow_mode=np.int64(CBOW_MODES.index(rule.cbow)),
       window=np.int64(kernel.window), dynamic_window=kernel.dynamic_window,
       subsample=lookups.keep is not None, subwords=lookups.ngram_ids is not None,
       threads=np.int64(kernel.threads))
@@ -170,14 +183,14 @@ def train_step(state: Any, batch: dict[str, jax.Array], lookups: Lookups, *, ker
                tx: optax.GradientTransformation) -> tuple[Any, dict[str, jax.Array]]:
   """One step on a batch of sentences (`batch["tokens"]` [N], -1 after each sentence).
 
-  Metrics as the generic step's: the loss per prediction (a skip-gram pair, a CBOW window), the
-  accuracy and the number of predictions; and the (centre, context) pairs trained.
+  Metrics as the generic step's: the number of predictions ("count": skip-gram pairs, CBOW
+  windows) and, per prediction, the loss, the accuracy and the (centre, context) pairs trained.
   """
   lr, opt_state = learning_rate(tx, state.opt_state)
-  params, m = apply(kernel, state.params, batch["tokens"], lookups, lr, state.key, state.step)
-  count = m[2]
-  metrics = {"loss": m[0] / jnp.maximum(count, 1.0), "accuracy": m[1] / jnp.maximum(count, 1.0),
-             "count": count, "pairs": m[3]}
+  params, m = apply(kernel, state.params, batch["tokens"], lookups, lr=lr, key=state.key,
+                    step=state.step)
+  count = jnp.maximum(m[2], 1.0)
+  metrics = {"loss": m[0] / count, "accuracy": m[1] / count, "count": m[2], "pairs": m[3] / count}
   return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 

@@ -1,8 +1,7 @@
-"""A run directory's logs: metrics.jsonl + TensorBoard scalars, status.json, config.json."""
+"""A run's logs: metrics.jsonl and TensorBoard scalars, and a sweep's TensorBoard HParams."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -72,16 +71,6 @@ class MetricLog:
 
   def close(self) -> None:
     self.events.close()
-
-
-def write_status(workdir: str, status: str, **extra: Any) -> None:
-  """status.json: running, interrupted, diverged, failed or done."""
-  io_utils.atomic_write_json(os.path.join(workdir, "status.json"), {"status": status, **extra})
-
-
-def config_dict(config: Any) -> dict[str, Any]:
-  """A dataclass config as JSON-ready values (tuples become lists)."""
-  return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
 
 
 def _hparams_summary(tag: str, **data: Any) -> Any:

@@ -50,11 +50,16 @@ class Every:
 
 
 class MetricSums:
-  """Running sums of the step metrics since the last log, fed from fetched device metrics."""
+  """Running sums of the step metrics since the last log, fed from fetched device metrics.
+
+  A step's metrics are "count" (its predictions) and means per prediction (loss, accuracy and
+  whatever else the objective reports); they are summed weighted by the count.
+  """
 
   def __init__(self):
     self.pending: deque = deque()
-    self.sums = np.zeros(3)  # loss * count, accuracy * count, count
+    self.sums: dict[str, float] = {}
+    self.count = 0.0
     self.pairs = 0.0  # Over the whole run, where a step reports its pairs (the fused step).
 
   def add(self, metrics: Any, keep: int = 0) -> None:
@@ -63,18 +68,20 @@ class MetricSums:
       self.pending.append(metrics)
     while len(self.pending) > keep:
       m = jax.device_get(self.pending.popleft())
-      self.sums += [np.sum(m["loss"] * m["count"]), np.sum(m["accuracy"] * m["count"]),
-                    np.sum(m["count"])]
-      self.pairs += float(np.sum(m.get("pairs", 0.0)))
+      count = m["count"]
+      self.count += float(np.sum(count))
+      for name, value in m.items():
+        if name != "count":
+          self.sums[name] = self.sums.get(name, 0.0) + float(np.sum(value * count))
+      self.pairs += float(np.sum(m.get("pairs", 0.0) * count))
 
-  def take(self) -> tuple[float, float, float]:
-    """(mean loss, mean accuracy, count) since the last take; NaN when nothing was counted."""
+  def take(self) -> tuple[dict[str, float], float]:
+    """(the mean of each metric, count) since the last take; NaN means when nothing counted."""
     self.add(None)
-    loss, accuracy, count = self.sums
-    self.sums = np.zeros(3)
-    if count == 0:
-      return math.nan, math.nan, 0.0
-    return loss / count, accuracy / count, count
+    sums, count = self.sums, self.count
+    self.sums, self.count = {}, 0.0
+    means = {name: value / count if count else math.nan for name, value in sums.items()}
+    return {"loss": math.nan, **means}, count
 
 
 @dataclasses.dataclass
@@ -95,7 +102,17 @@ class Schedules:
   log_every: int
   checkpoint_every: int  # 0: only at the end and on interruption.
   eval_every_epoch: bool
-  learning_rate: Callable[[int], float]
+  learning_rate: Callable[[int], float] | None  # Logged at each log step (None: not logged).
+  epoch_words: int  # Raw corpus words in an epoch.
+
+
+@dataclasses.dataclass(frozen=True)
+class Start:
+  """Where the loop starts: a fresh run's zeros, or a checkpoint's."""
+
+  step: int = 0
+  position: Any = None  # data.Position of the next block.
+  words: float = 0.0  # Raw corpus words trained on before.
 
 
 @dataclasses.dataclass
@@ -112,9 +129,20 @@ class LoopResult:
   words_start: float
 
 
-def run(state, train_fn, stream: Iterable, raw_words: int, schedules: Schedules, hooks: Hooks,
-        position, words: float, step: int) -> LoopResult:
-  """Steps through the blocks of `stream` ((device batches, host block) pairs) from `step`."""
+def progress_bar(total_steps: int, steps_per_call: int, start: int, show: bool) -> Any:
+  """A tqdm bar over the run's steps (whole calls), from `start`; silent unless `show`."""
+  from tqdm import tqdm  # pylint: disable=import-outside-toplevel
+
+  calls = -(-total_steps // steps_per_call) * steps_per_call
+  return tqdm(total=calls, initial=start, unit="step", mininterval=1.0, dynamic_ncols=True,
+              disable=not show)
+
+
+def run(state: Any, train_fn: Callable, stream: Iterable, schedules: Schedules, hooks: Hooks,
+        start: Start = Start()) -> LoopResult:
+  """Steps through the blocks of `stream` ((device batches, host block) pairs) from `start`."""
+  step, position, words = start.step, start.position, start.words
+  raw_words = schedules.epoch_words
   log_at = Every(schedules.log_every).start(step)
   ckpt_at = Every(schedules.checkpoint_every or None).start(step)
   eval_at = Every(1.0 if schedules.eval_every_epoch else None).start(
@@ -127,13 +155,16 @@ def run(state, train_fn, stream: Iterable, raw_words: int, schedules: Schedules,
   t0 = t_log = time.perf_counter()
   words_log = words
 
-  def log_now(words_per_sec: float) -> float:
-    nonlocal last
-    loss, accuracy, count = sums.take()
-    last = {"epoch": words / raw_words, "loss": loss, "accuracy": accuracy,
-            "learning_rate": float(schedules.learning_rate(step)),
-            "words_per_sec": float(words_per_sec)}
+  def log_now() -> float:
+    nonlocal last, t_log, words_log
+    now = time.perf_counter()
+    means, count = sums.take()
+    last = {"epoch": words / raw_words, **means,
+            "words_per_sec": (words - words_log) / max(now - t_log, 1e-9)}
+    if schedules.learning_rate is not None:
+      last["learning_rate"] = float(schedules.learning_rate(step))
     hooks.log(step, last)
+    t_log, words_log = now, words
     return count
 
   for device_batches, block in stream:
@@ -147,13 +178,11 @@ def run(state, train_fn, stream: Iterable, raw_words: int, schedules: Schedules,
     hooks.progress.update(steps_in_block)
     stop = hooks.should_stop()
     if log_at.due(step) or ckpt_at.due(step) or stop:
-      now = time.perf_counter()
-      counted = log_now((words - words_log) / max(now - t_log, 1e-9))
+      counted = log_now()
       if not math.isfinite(last["loss"]) and counted > 0:
         hooks.on_diverged(step)
         raise TrainingDiverged(f"loss is {last['loss']} at step {step}; lower --learning_rate")
-      hooks.progress.set_postfix(loss=f"{last['loss']:.3f}", lr=f"{last['learning_rate']:.2g}")
-      t_log, words_log = now, words
+      hooks.progress.set_postfix(loss=f"{last['loss']:.3f}")
       log_at.advance(step)
     if ckpt_at.due(step) or stop:
       hooks.checkpoint(step, state, position, words)
@@ -165,9 +194,9 @@ def run(state, train_fn, stream: Iterable, raw_words: int, schedules: Schedules,
       eval_results = hooks.evaluate(step, state, words / raw_words)
       history.append({"step": step, "epoch": words / raw_words, **eval_results})
       eval_at.next += 1.0
+  jax.block_until_ready(state)  # The last calls' time counts in the last log's words/s.
   sums.add(None)
-  if sums.sums[2] > 0:
-    log_now(0.0)
-  jax.block_until_ready(state)
+  if sums.count > 0:
+    log_now()
   return LoopResult(state, step, position, words, last, eval_results, history,
                     time.perf_counter() - t0, pairs + sums.pairs, words_start)

@@ -25,6 +25,7 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -54,6 +55,20 @@ def release_freed() -> None:
   libc = _glibc()
   if libc is not None:
     libc.malloc_trim(0)
+
+
+def releasing_after_first_call(fn: Callable) -> Callable:
+  """`fn`, handing back to the OS what compiling it freed, once its first call returns."""
+  first = [True]
+
+  def call(*args):
+    out = fn(*args)
+    if first[0]:
+      release_freed()
+      first[0] = False
+    return out
+
+  return call
 
 
 def huge_pages(tree: Any, min_bytes: int = 16 << 20) -> int:

@@ -1,38 +1,45 @@
-"""Objectives for the generic step: which table rows an example reads, and its loss.
+"""Objectives: what the generic step trains. A contract (`Objective`) and the word2vec family
+built from parts.
 
-An objective is any object with
-  tables(vocab_size) -> {table name: rows}       the tables it trains
-  rows(batch) -> {slot: Rows}                    ids read per example ([B, ...]) or per batch
-  loss(vectors, example) -> (loss, metrics)      one example; `train_step` vmaps it
-and optionally `shared_keys` (batch entries that are not per example) and
-`sample(key, state, batch) -> batch` (to draw what the input pipeline did not).
+An objective names its tables, the rows each example reads and one example's loss; the step
+(`w2v_jax.step.train_step`) gathers the rows, vmaps the loss and updates only those rows. What
+the input pipeline must add to each batch (negatives, Huffman paths, n-gram rows) the objective
+declares in `needs()`, so a run asks it rather than knowing it.
 
-`Word2Vec` covers the family with word2vec.c's roles: an example is one window, its inputs are the
-context words' rows of "input" (syn0), its outputs the centre word's rows of "output" (syn1neg:
-the centre plus negatives) and of "tree" (syn1: the internal nodes on the centre's Huffman path).
-Skip-gram scores every context row on its own; CBOW scores their mean once. Skip-gram can also take
-fastText's roles (`input="centre"`): the centre's input row predicts each context word, so a
-window reads one input row, composed once from its subwords, instead of one per context word.
+`Word2Vec` is the family: an example is one window (centre [B], contexts [B, S], mask [B, S]).
+An input encoder makes its predictions and output heads score them:
+
+  encoders  SkipGram        every context word's input row predicts the centre (word2vec.c)
+            Cbow(mode)      the mean (or sum) of the context rows predicts the centre
+            CentreSkipGram  the centre's input row predicts each context word (fastText)
+  heads     NegativeSampling(num_ns, per)  the target against unigram^0.75 negatives, per window
+                                           or per pair; with loss="softmax", the seed's softmax
+            SharedPool(num_ns, size)       the target against one pool of negatives per batch
+            HierarchicalSoftmax()          the nodes of the centre's Huffman path
+  parts     Subwords(minn, maxn, bucket)   fastText: an input is the mean of the word's row and
+                                           its character n-gram rows
+
+`word2vec(model=..., num_ns=..., hs=..., ...)` builds the family by name.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+import typing
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
+from w2v_jax import losses
 from w2v_jax import negatives as negatives_lib
 
 Batch = dict[str, jax.Array]
-MODELS = ("skipgram", "cbow")
-OUTPUT_LOSSES = ("sigmoid", "softmax")
-CBOW_MODES = ("mean", "sum", "koan")
-NEGATIVES_PER = ("window", "pair")
-INPUTS = ("context", "centre")
+# What a prediction's targets are: the window's centre (word2vec.c's roles) or each of its
+# context words (fastText's skip-gram).
+CENTRE, CONTEXTS = "centre", "contexts"
 
 
 @struct.dataclass
@@ -44,176 +51,202 @@ class Rows:
   shared: bool = struct.field(pytree_node=False, default=False)  # One set for the whole batch.
 
 
-def skipgram_hidden(inputs_SxD: jax.Array, mask_S: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """Every context row is its own prediction of the centre."""
-  return inputs_SxD, mask_S
+@dataclasses.dataclass(frozen=True)
+class NegativeDraws:
+  """Negatives an objective needs drawn: `count` per window, per (window, slot) pair, or one
+  pool per batch; from unigram^`power` (word2vec's) or TF's log-uniform sampler (the seed's)."""
+
+  per: str  # "window", "pair" or "batch".
+  count: int
+  distribution: str = "unigram"
+  power: float = 0.75
+
+  def shape(self, batch_size: int, slots: int) -> tuple[int, ...]:
+    """One batch's negatives."""
+    return {"window": (batch_size, self.count), "pair": (batch_size, slots, self.count),
+            "batch": (self.count,)}[self.per]
 
 
-def cbow_hidden(
-    inputs_SxD: jax.Array, mask_S: jax.Array, mode: str = "mean"
-) -> tuple[jax.Array, jax.Array]:
-  """One prediction from the context rows: h [1, D] and its weight [1] (0 for an empty window).
+@dataclasses.dataclass(frozen=True)
+class NgramRows:
+  """fastText's subwords: the n-grams of `minn`-`maxn` characters, hashed into `bucket` rows,
+  of each example's input words (`of`: its context words, or its centre)."""
 
-  "mean": h is the mean, and every row receives the error unscaled (word2vec.c; gensim
-  cbow_mean=1). "sum": h is the sum, each row receives error / count (gensim cbow_mean=0).
-  "koan": the mean with its true gradient, error / count (kōan, arXiv 2012.15332).
+  minn: int
+  maxn: int
+  bucket: int
+  of: str = "contexts"
+
+
+@dataclasses.dataclass(frozen=True)
+class Needs:
+  """What the input pipeline adds to each batch for an objective (nothing, by default)."""
+
+  negatives: NegativeDraws | None = None  # "negatives" int32 of `negatives.shape(B, S)`.
+  paths: bool = False  # The centres' Huffman paths: "points", "codes", "path_mask" [B, L].
+  ngrams: NgramRows | None = None  # "ngrams", "ngram_slots" int32 [C] (`Subwords.of_slots`).
+
+  def merge(self, other: "Needs") -> "Needs":
+    return Needs(self.negatives or other.negatives, self.paths or other.paths,
+                 self.ngrams or other.ngrams)
+
+
+@typing.runtime_checkable
+class Objective(Protocol):
+  """The contract of `w2v_jax.step.train_step`; `Base` gives the optional members' defaults.
+
+  tables(vocab_size)     {table: rows} it trains, [rows, D] each; "input" holds the word vectors.
+  needs()                what the input pipeline adds to each batch.
+  shared_keys            batch entries that are one per batch, not one per example.
+  rows(batch)            {slot: Rows}: the ids each example reads ([B, ...]), or the batch.
+  compose(vectors, batch)  work over the whole batch before the per-example loss.
+  loss(vectors, example)   one example's loss and metrics; metrics["count"] is how many
+                           predictions it made, every other metric is a sum over them (each
+                           is logged per prediction).
+  sample(key, state, batch)  draws in the step what the pipeline did not.
+  fused()                the same update as a fused CPU kernel's rule (w2v_jax.fused.Rule), or
+                         None: the generic step only.
   """
-  count = jnp.sum(mask_S)
-  total_D = mask_S @ inputs_SxD
-  mean_D = total_D / jnp.maximum(count, 1.0)
-  sg = jax.lax.stop_gradient
-  if mode == "mean":  # Value of the mean, gradient of the sum.
-    h_D = sg(mean_D) + (total_D - sg(total_D))
-  elif mode == "sum":  # Value of the sum, gradient of the mean.
-    h_D = sg(total_D) + (mean_D - sg(mean_D))
-  elif mode == "koan":
-    h_D = mean_D
-  else:
-    raise ValueError(f"unknown CBOW mode {mode!r}; choose from {CBOW_MODES}")
-  return h_D[None, :], jnp.minimum(count, 1.0)[None]
+
+  shared_keys: tuple[str, ...]
+
+  def tables(self, vocab_size: int) -> dict[str, int]: ...
+
+  def needs(self) -> Needs: ...
+
+  def rows(self, batch: Batch) -> dict[str, Rows]: ...
+
+  def compose(self, vectors: dict[str, jax.Array], batch: Batch
+              ) -> tuple[dict[str, jax.Array], Batch]: ...
+
+  def loss(self, vectors: dict[str, jax.Array], example: Batch
+           ) -> tuple[jax.Array, dict[str, jax.Array]]: ...
+
+  def sample(self, key: jax.Array, state: Any, batch: Batch) -> Batch: ...
+
+  def fused(self) -> Any: ...
 
 
-def ngram_sums(ngrams_CxD: jax.Array, ngram_ids_C: jax.Array, slots_C: jax.Array,
-               slots: int) -> tuple[jax.Array, jax.Array]:
-  """Each input slot's n-gram rows summed, [slots, D], and how many there are, [slots].
-
-  The rows come flat, [C] (`Subwords.of_slots`): row c belongs to slot slots_C[c]; rows of id -1
-  (padding) are gathered as zeros and not counted. Its gradient gives every row its slot's.
-  """
-  sums = jax.ops.segment_sum(ngrams_CxD, slots_C, num_segments=slots)
-  counts = jax.ops.segment_sum((ngram_ids_C >= 0).astype(ngrams_CxD.dtype), slots_C,
-                               num_segments=slots)
-  return sums, counts
+MEMBERS = ("shared_keys", "tables", "needs", "rows", "compose", "loss", "sample", "fused")
 
 
-def subword_inputs(words_SxD: jax.Array, ngram_sums_SxD: jax.Array, ngram_counts_S: jax.Array
-                   ) -> jax.Array:
-  """fastText's input rows: each the mean of a word's row and its n-gram rows (`ngram_sums`).
-
-  Every one of those rows receives the error unscaled, as fastText applies it (value of the
-  mean, gradient of the sum).
-  """
-  total_SxD = words_SxD + ngram_sums_SxD
-  mean_SxD = total_SxD / (1.0 + ngram_counts_S)[:, None]
-  sg = jax.lax.stop_gradient
-  return sg(mean_SxD) + (total_SxD - sg(total_SxD))
+def check(objective: Any) -> Objective:
+  """`objective`, if it has every member of `Objective`; else TypeError naming what it lacks."""
+  if not isinstance(objective, Objective):
+    missing = [m for m in MEMBERS if not hasattr(objective, m)]
+    raise TypeError(f"{type(objective).__name__} is not an Objective: it has no "
+                    f"{', '.join(missing)} (subclass objectives.Base for the defaults)")
+  return objective
 
 
-def cbow_subword_hidden(
-    words_SxD: jax.Array, ngram_sums_SxD: jax.Array, ngram_counts_S: jax.Array, mask_S: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-  """fastText's CBOW: h is the mean of all the context words' rows and all their n-gram rows
-  (a word with more n-grams weighs more), and every one of those rows gets the error unscaled."""
-  total_D = mask_S @ (words_SxD + ngram_sums_SxD)
-  count = mask_S @ (1.0 + ngram_counts_S)
-  mean_D = total_D / jnp.maximum(count, 1.0)
-  sg = jax.lax.stop_gradient
-  h_D = sg(mean_D) + (total_D - sg(total_D))
-  return h_D[None, :], jnp.minimum(jnp.sum(mask_S), 1.0)[None]
+class Base:
+  """Defaults of the optional members: no needs, nothing shared, composed or drawn, no kernel."""
+
+  shared_keys: tuple[str, ...] = ()
+
+  def needs(self) -> Needs:
+    return Needs()
+
+  def compose(self, vectors: dict[str, jax.Array], batch: Batch
+              ) -> tuple[dict[str, jax.Array], Batch]:
+    return vectors, batch
+
+  def sample(self, key: jax.Array, state: Any, batch: Batch) -> Batch:
+    del key, state
+    return batch
+
+  def fused(self) -> Any:
+    return None
 
 
-def _scores(h_HxD: jax.Array, rows_NxD: jax.Array) -> jax.Array:
-  """h . row for every pair, [H, N].
+# ---- Input encoders ------------------------------------------------------------------------
 
-  One prediction (a pair, a CBOW window) is written as a matrix-vector product: vmapped, XLA's
-  CPU backend turns that into a fused multiply-reduce, while a [1, D] x [D, N] matrix product
-  stays a batched GEMM (~25% slower per pair, benchmarks/throughput.py --steps_only).
-  """
-  if h_HxD.shape[0] == 1:
-    return (rows_NxD @ h_HxD[0])[None, :]
-  return h_HxD @ rows_NxD.T
+@dataclasses.dataclass(frozen=True)
+class Subwords:
+  """fastText's input: the mean of a word's row and its n-gram rows, every one of which gets
+  the error unscaled. The n-gram rows come flat for the whole batch and `compose` sums them
+  into their input slots."""
 
+  minn: int = 3
+  maxn: int = 6
+  bucket: int = 2_000_000
 
-def sampled_loss(
-    h_HxD: jax.Array, weight_H: jax.Array, outputs: jax.Array, valid: jax.Array,
-    loss: str = "sigmoid",
-) -> tuple[jax.Array, jax.Array]:
-  """Loss of each prediction h against its outputs (column 0 the positive, the rest negatives).
+  def compose(self, vectors: dict[str, jax.Array], batch: Batch, slots_BxS: tuple[int, int]
+              ) -> tuple[dict[str, jax.Array], Batch]:
+    """The flat n-gram rows summed into their input slots: vectors "ngram_sums" [B, S, D],
+    batch "ngram_counts" [B, S] (S is 1 with the centre as input)."""
+    batch_size, slots = slots_BxS
+    sums, counts = losses.ngram_sums(vectors["ngrams"], batch["ngrams"], batch["ngram_slots"],
+                                     batch_size * slots)
+    vectors = {k: v for k, v in vectors.items() if k != "ngrams"}
+    vectors["ngram_sums"] = sums.reshape(batch_size, slots, -1)
+    batch = {k: v for k, v in batch.items() if k not in ("ngrams", "ngram_slots")}
+    batch["ngram_counts"] = counts.reshape(batch_size, slots)
+    return vectors, batch
 
-  `outputs` is [C, D] shared by all predictions or [H, C, D] per prediction, `valid` [C] or
-  [H, C]. sigmoid: -log s(l0) - sum_k log s(-lk) (negative sampling); softmax: cross-entropy of
-  the positive over the 1 + K logits (the seed's). Returns the weighted loss and how many
-  predictions rank the positive first.
-  """
-  if outputs.ndim == 2:
-    logits_HxC = _scores(h_HxD, outputs)
-    valid = jnp.broadcast_to(valid, logits_HxC.shape)
-  else:
-    logits_HxC = jnp.einsum("hd,hcd->hc", h_HxD, outputs)
-  return logit_loss(logits_HxC, weight_H, valid, loss)
-
-
-def logit_loss(logits_HxC: jax.Array, weight_H: jax.Array, valid: jax.Array,
-               loss: str = "sigmoid") -> tuple[jax.Array, jax.Array]:
-  """`sampled_loss` from the logits: column 0 the positive's, the rest the negatives'."""
-  if loss == "sigmoid":
-    signs_1xC = jnp.ones((1, logits_HxC.shape[-1])).at[0, 1:].set(-1.0)
-    per_h = -jnp.sum(valid * jax.nn.log_sigmoid(signs_1xC * logits_HxC), axis=-1)
-  elif loss == "softmax":
-    per_h = -jax.nn.log_softmax(jnp.where(valid > 0, logits_HxC, -jnp.inf), axis=-1)[:, 0]
-  else:
-    raise ValueError(f"unknown loss {loss!r}; choose from {OUTPUT_LOSSES}")
-  first = jnp.argmax(jnp.where(valid > 0, logits_HxC, -jnp.inf), axis=-1) == 0
-  return weight_H @ per_h, weight_H @ first.astype(jnp.float32)
+  def inputs(self, words_SxD: jax.Array, vectors: dict[str, jax.Array], example: Batch
+             ) -> jax.Array:
+    return losses.subword_inputs(words_SxD, vectors["ngram_sums"], example["ngram_counts"])
 
 
-def context_loss(
-    h_D: jax.Array, mask_S: jax.Array, outputs_XxD: jax.Array, valid_SxK: jax.Array,
-) -> tuple[jax.Array, jax.Array]:
-  """fastText's skip-gram with one set of negatives per window: one input h against each
-  context word s, pair s's loss -log s(h.c_s) - sum_k valid_sk log s(-h.n_k), where valid_sk
-  weighs negative k for pair s (0 where it is the pair's context, num_ns / K when the window
-  draws K for its pairs' num_ns each).
+@dataclasses.dataclass(frozen=True)
+class SkipGram:
+  """word2vec.c's skip-gram: every context word's input row is a prediction of the centre."""
 
-  `outputs_XxD`: the S context rows, then the K negatives' rows. h is the same for every pair of
-  the window, so each row's logit is computed once (one matrix-vector product, whose gradient is
-  one outer product); a negative's gradient is the sum over the pairs it is valid for. Returns
-  the loss over the live pairs and how many of them rank their context above every valid
-  negative.
-  """
-  logits_X = outputs_XxD @ h_D
-  return context_logit_loss(logits_X[:len(mask_S)], logits_X[len(mask_S):], mask_S, valid_SxK)
+  targets = CENTRE
 
+  def input_words(self, batch: Batch) -> tuple[jax.Array, jax.Array]:
+    """The input slots' word ids and liveness, [B, S]."""
+    return batch["contexts"], batch["mask"] > 0
 
-def context_logit_loss(positive_S: jax.Array, negative_K: jax.Array, mask_S: jax.Array,
-                       valid_SxK: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """`context_loss` from the logits of the S contexts and of the K negatives."""
-  per_s = -jax.nn.log_sigmoid(positive_S) - valid_SxK @ jax.nn.log_sigmoid(-negative_K)
-  best_S = jnp.max(jnp.where(valid_SxK > 0, negative_K[None, :], -jnp.inf), axis=-1)
-  return mask_S @ per_s, mask_S @ (positive_S > best_S).astype(jnp.float32)
+  def hidden(self, vectors: dict[str, jax.Array], example: Batch, subwords: Subwords | None
+             ) -> tuple[jax.Array, jax.Array]:
+    inputs_SxD = vectors["inputs"]
+    if subwords is not None:
+      inputs_SxD = subwords.inputs(inputs_SxD, vectors, example)
+    return losses.skipgram_hidden(inputs_SxD, example["mask"])
 
 
-def pooled_loss(
-    h_HxD: jax.Array, weight_H: jax.Array, positive_D: jax.Array, pool_NxD: jax.Array,
-    valid_N: jax.Array, scale: float,
-) -> tuple[jax.Array, jax.Array]:
-  """Sigmoid loss against one pool of negatives shared by the batch (BlazingText).
+@dataclasses.dataclass(frozen=True)
+class Cbow(SkipGram):
+  """CBOW: one prediction of the centre from the context rows (`losses.cbow_hidden`'s modes);
+  with subwords, fastText's mean over every context word's rows and n-gram rows."""
 
-  Each negative term is scaled by `scale` (num_ns / pool size) so the expected gradient equals
-  that of num_ns independent negatives; vmapped, the negative logits are one [B, D] x [D, N]
-  product.
-  """
-  positive_H = h_HxD @ positive_D
-  negatives_HxN = h_HxD @ pool_NxD.T
-  per_h = -jax.nn.log_sigmoid(positive_H) - scale * (
-      jax.nn.log_sigmoid(-negatives_HxN) @ valid_N)
-  first = positive_H > jnp.max(jnp.where(valid_N > 0, negatives_HxN, -jnp.inf), axis=-1)
-  return weight_H @ per_h, weight_H @ first.astype(jnp.float32)
+  mode: str = "mean"
+
+  def __post_init__(self):
+    if self.mode not in losses.CBOW_MODES:
+      raise ValueError(f"unknown CBOW mode {self.mode!r}; choose from {losses.CBOW_MODES}")
+
+  def hidden(self, vectors, example, subwords):
+    if subwords is not None:
+      return losses.cbow_subword_hidden(vectors["inputs"], vectors["ngram_sums"],
+                                        example["ngram_counts"], example["mask"])
+    return losses.cbow_hidden(vectors["inputs"], example["mask"], self.mode)
 
 
-def hierarchical_loss(
-    h_HxD: jax.Array, weight_H: jax.Array, nodes_LxD: jax.Array, codes_L: jax.Array,
-    path_mask_L: jax.Array,
-) -> tuple[jax.Array, jax.Array]:
-  """word2vec.c's hierarchical softmax: at each node of the centre's path, a sigmoid whose label
-  is 1 - code. Returns the weighted loss and the fraction of branches each prediction gets right.
-  """
-  signs_1xL = (1.0 - 2.0 * codes_L)[None, :]  # label 1 (code 0) -> +f, label 0 (code 1) -> -f.
-  f_HxL = signs_1xL * _scores(h_HxD, nodes_LxD)
-  per_h = -(jax.nn.log_sigmoid(f_HxL) @ path_mask_L)
-  right_H = ((f_HxL > 0) @ path_mask_L) / jnp.maximum(jnp.sum(path_mask_L), 1.0)
-  return weight_H @ per_h, weight_H @ right_H
+@dataclasses.dataclass(frozen=True)
+class CentreSkipGram:
+  """fastText's skip-gram: the centre's input row predicts each live context word, so a window
+  reads (and composes) one input row. The prediction's weights are its pairs' mask [S]."""
 
+  targets = CONTEXTS
+
+  def input_words(self, batch: Batch) -> tuple[jax.Array, jax.Array]:
+    """The centre as the one input slot, [B, 1]; live when the window has a context."""
+    return batch["centres"][:, None], jnp.any(batch["mask"] > 0, axis=1, keepdims=True)
+
+  def hidden(self, vectors, example, subwords):
+    h_1xD = vectors["inputs"]
+    if subwords is not None:
+      h_1xD = subwords.inputs(h_1xD, vectors, example)
+    return h_1xD, example["mask"]
+
+
+Encoder = SkipGram | Cbow | CentreSkipGram
+
+
+# ---- Output heads --------------------------------------------------------------------------
 
 def _pair_outputs(positives_BxS: jax.Array, negatives_BxSxK: jax.Array, mask_BxS: jax.Array
                   ) -> Rows:
@@ -223,238 +256,281 @@ def _pair_outputs(positives_BxS: jax.Array, negatives_BxSxK: jax.Array, mask_BxS
   return Rows(jnp.where(mask_BxS[..., None] > 0, ids, -1), "output")
 
 
+def _live_centres(batch: Batch) -> tuple[jax.Array, jax.Array]:
+  live_B = jnp.any(batch["mask"] > 0, axis=1)
+  return live_B, jnp.where(live_B, batch["centres"], -1)
+
+
+def _valid(skip_positive: bool, negatives: jax.Array, positives: jax.Array) -> jax.Array:
+  """1.0 per negative (broadcast against its positives), 0.0 where it is its pair's positive
+  and `skip_positive` (word2vec.c and gensim skip it; TF's sampler, the seed's, does not)."""
+  if skip_positive:
+    return (negatives != positives).astype(jnp.float32)
+  return jnp.ones(jnp.broadcast_shapes(negatives.shape, positives.shape), jnp.float32)
+
+
+def _draw(key: jax.Array, state: Any, draws: NegativeDraws, shape: tuple[int, ...]) -> jax.Array:
+  """Negatives drawn in the step: from the state's alias table, or TF's log-uniform sampler."""
+  if draws.distribution == "unigram":
+    return negatives_lib.sample_alias(key, state.noise, shape)
+  if draws.distribution == "log_uniform":  # TF's sampler draws rows of K distinct ids.
+    vocab_size = state.params["input"].shape[0]
+    rows = (math.prod(shape) // shape[-1], shape[-1])
+    return negatives_lib.sample_log_uniform(key, vocab_size, rows).reshape(shape)
+  raise ValueError(f"unknown negatives {draws.distribution!r}")
+
+
 @dataclasses.dataclass(frozen=True)
-class Word2Vec:
-  """Skip-gram or CBOW with negative sampling, hierarchical softmax, or both (they add).
+class NegativeSampling:
+  """The target against `num_ns` negatives: per window (shared by its predictions; with the
+  centre as input, `window_draws` of them, each weighing num_ns / window_draws per pair) or per
+  pair. `output_loss` "softmax" is the seed's cross-entropy over the 1 + K logits."""
 
-  Batch (one window per example, S context slots): centres int32 [B], contexts int32 [B, S],
-  mask float32 [B, S]; with num_ns > 0, negatives int32 [B, K] (shared by the window), [B, S, K]
-  (negatives_per="pair"; skip-gram only) or a pool [N] (pool_size > 0); with hs, the centre's path:
-  points int32 [B, L], codes float32 [B, L], path_mask float32 [B, L]. A window with one context
-  slot is a (target, context) pair: the per-pair step. With `bucket` > 0 (fastText's subwords),
-  ngrams and ngram_slots int32 [C]: the n-gram rows of all the batch's live input slots, flat,
-  and the slot (b * S + s) each belongs to (`Subwords.of_slots`); `compose` sums them into their
-  slots, and each input is the mean of the word's row and those (`subword_inputs`).
+  num_ns: int = 5
+  per: str = "window"
+  window_draws: int = 0  # With the centre as input and per window (0: 2 x num_ns).
+  skip_positive: bool = True
+  output_loss: str = "sigmoid"
+  distribution: str = "unigram"
+  power: float = 0.75
 
-  `input="centre"` (skip-gram, negative sampling): fastText's roles on the same batch. The
-  centre's input row predicts each live context word (outputs: the contexts and the negatives:
-  `window_negatives` of them shared by the window's pairs, each pair's own, or the batch's pool);
-  its input slot is b (one per window).
+  def draws(self, targets: str) -> NegativeDraws:
+    count = self.num_ns
+    if targets == CONTEXTS and self.per == "window":
+      count = self.window_draws or 2 * self.num_ns
+    return NegativeDraws(self.per, count, self.distribution, self.power)
+
+  def rows(self, batch: Batch, targets: str) -> dict[str, Rows]:
+    mask_BxS, negatives = batch["mask"], batch["negatives"]
+    if targets == CONTEXTS:
+      contexts_BxS = jnp.where(mask_BxS > 0, batch["contexts"], -1)
+      if self.per == "pair":  # [B, S, 1 + K]: each context with its own negatives.
+        return {"outputs": _pair_outputs(contexts_BxS, negatives, mask_BxS)}
+      live_Bx1 = jnp.any(mask_BxS > 0, axis=1, keepdims=True)
+      # [B, S + K]: the contexts, then the window's negatives.
+      ids = jnp.concatenate([contexts_BxS, jnp.where(live_Bx1, negatives, -1)], axis=1)
+      return {"outputs": Rows(ids, "output")}
+    if self.per == "pair":  # [B, S, 1 + K], the centre repeated on every slot.
+      centres_BxS = jnp.broadcast_to(batch["centres"][:, None], mask_BxS.shape)
+      return {"outputs": _pair_outputs(centres_BxS, negatives, mask_BxS)}
+    live_B, _ = _live_centres(batch)
+    ids = jnp.concatenate([batch["centres"][:, None], negatives], axis=1)
+    return {"outputs": Rows(jnp.where(live_B[:, None], ids, -1), "output")}
+
+  def loss(self, h: jax.Array, weight: jax.Array, vectors: dict[str, jax.Array],
+           example: Batch, targets: str) -> tuple[jax.Array, jax.Array]:
+    negatives = example["negatives"]
+    if targets == CONTEXTS:
+      contexts_S, h_D, mask_S = example["contexts"], h[0], weight
+      if self.per == "pair":  # [S, K]
+        valid_SxK = _valid(self.skip_positive, negatives, contexts_S[:, None])
+        valid = jnp.concatenate([jnp.ones((len(mask_S), 1)), valid_SxK], axis=1)
+        # One h for all [S, 1 + K] rows: a matrix-vector product (its gradient an outer product).
+        return losses.logit_loss(vectors["outputs"] @ h_D, mask_S, valid)
+      valid_SxK = _valid(self.skip_positive, negatives[None, :], contexts_S[:, None])
+      weights_SxK = (self.num_ns / len(negatives)) * valid_SxK
+      return losses.context_loss(h_D, mask_S, vectors["outputs"], weights_SxK)
+    valid = _valid(self.skip_positive, negatives, example["centres"])
+    # Column 0 of the outputs is the centre, always valid.
+    valid = jnp.concatenate([jnp.ones(valid.shape[:-1] + (1,)), valid], axis=-1)
+    return losses.sampled_loss(h, weight, vectors["outputs"], valid, self.output_loss)
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedPool:
+  """The target against one pool of `size` negatives shared by the whole batch (BlazingText),
+  each term weighing num_ns / size so that the expected gradient is that of num_ns negatives."""
+
+  num_ns: int = 5
+  size: int = 64
+  skip_positive: bool = True
+  distribution: str = "unigram"
+  power: float = 0.75
+
+  def draws(self, targets: str) -> NegativeDraws:
+    del targets
+    return NegativeDraws("batch", self.size, self.distribution, self.power)
+
+  def rows(self, batch: Batch, targets: str) -> dict[str, Rows]:
+    if targets == CONTEXTS:
+      outputs = Rows(jnp.where(batch["mask"] > 0, batch["contexts"], -1), "output")
+    else:
+      outputs = Rows(_live_centres(batch)[1][:, None], "output")
+    return {"outputs": outputs, "pool": Rows(batch["negatives"], "output", shared=True)}
+
+  def loss(self, h, weight, vectors, example, targets):
+    negatives = example["negatives"]
+    if targets == CONTEXTS:
+      contexts_S, h_D = example["contexts"], h[0]
+      valid_SxK = _valid(self.skip_positive, negatives[None, :], contexts_S[:, None])
+      weights_SxK = (self.num_ns / len(negatives)) * valid_SxK
+      return losses.context_logit_loss(vectors["outputs"] @ h_D, vectors["pool"] @ h_D, weight,
+                                       weights_SxK)
+    valid = _valid(self.skip_positive, negatives, example["centres"])
+    return losses.pooled_loss(h, weight, vectors["outputs"][0], vectors["pool"], valid,
+                              self.num_ns / self.size)
+
+
+@dataclasses.dataclass(frozen=True)
+class HierarchicalSoftmax:
+  """word2vec.c's hierarchical softmax: a sigmoid at each node of the centre's Huffman path
+  (rows of the "tree" table, V - 1 of them)."""
+
+  def draws(self, targets: str) -> None:
+    del targets
+    return None
+
+  def rows(self, batch: Batch, targets: str) -> dict[str, Rows]:
+    del targets
+    return {"tree": Rows(jnp.where(batch["path_mask"] > 0, batch["points"], -1), "tree")}
+
+  def loss(self, h, weight, vectors, example, targets):
+    del targets
+    return losses.hierarchical_loss(h, weight, vectors["tree"], example["codes"],
+                                    example["path_mask"])
+
+
+Head = NegativeSampling | SharedPool | HierarchicalSoftmax
+
+
+# ---- The family ----------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Word2Vec(Base):
+  """An encoder's predictions scored by output heads (their losses add: word2vec.c trains
+  negative sampling and hierarchical softmax together when both are on); the accuracy is the
+  first head's. Tables: "input" (syn0), "ngrams" (fastText's), "output" (syn1neg), "tree" (syn1).
   """
 
-  model: str = "skipgram"
-  num_ns: int = 5
-  hs: bool = False
-  output_loss: str = "sigmoid"  # Of the sampled outputs; "softmax" over 1 + K is the seed's.
-  cbow: str = "mean"
-  negatives_per: str = "window"
-  pool_size: int = 0  # > 0: negatives are one pool of this many per batch.
-  # word2vec.c and gensim skip a negative equal to the centre; TF's sampler (the seed) does not.
-  skip_positive_negatives: bool = True
-  negatives: str = "unigram"  # What `sample` draws when the batch has none: or "log_uniform".
-  bucket: int = 0  # > 0: fastText subwords, hashed into this many rows of "ngrams".
-  input: str = "context"  # Skip-gram's input word: the context (word2vec.c) or centre (fastText).
-  # With the centre as input and negatives per window: how many the window draws for its pairs
-  # (0: `window_draws`' default), each pair weighing each num_ns / that many, as num_ns of its
-  # own would in expectation.
-  window_negatives: int = 0
+  encoder: Encoder = SkipGram()
+  heads: tuple[Head, ...] = (NegativeSampling(),)
+  subwords: Subwords | None = None
 
   def __post_init__(self):
-    checks = [
-        (self.model in MODELS, f"model must be one of {MODELS}"),
-        (self.output_loss in OUTPUT_LOSSES, f"output_loss must be one of {OUTPUT_LOSSES}"),
-        (self.cbow in CBOW_MODES, f"cbow must be one of {CBOW_MODES}"),
-        (self.negatives_per in NEGATIVES_PER, f"negatives_per must be one of {NEGATIVES_PER}"),
-        (self.num_ns > 0 or self.hs, "needs negatives (num_ns > 0) or hierarchical softmax"),
-        (self.num_ns >= 0, "num_ns must be >= 0"),
-        (self.window_negatives >= 0, "window_negatives must be >= 0"),
-        (not self.pool_size or self.output_loss == "sigmoid", "a shared pool needs the sigmoid loss"),
-        (self.model == "skipgram" or self.negatives_per == "window",
-         "negatives per pair need skip-gram"),
-        (self.input in INPUTS, f"input must be one of {INPUTS}"),
-        (self.input == "context" or (self.model == "skipgram" and self.num_ns and not self.hs
-                                     and self.output_loss == "sigmoid"),
-         "the centre as input needs skip-gram with negative sampling alone (sigmoid)"),
-    ]
-    for ok, message in checks:
-      if not ok:
-        raise ValueError(message)
+    if not self.heads:
+      raise ValueError("needs negatives (num_ns > 0) or hierarchical softmax")
+    head = self.heads[0]
+    if self.encoder.targets == CONTEXTS and not (len(self.heads) == 1 and (
+        isinstance(head, SharedPool)
+        or isinstance(head, NegativeSampling) and head.output_loss == "sigmoid")):
+      raise ValueError("the centre as input needs skip-gram with negative sampling alone "
+                       "(sigmoid)")
 
   @property
   def shared_keys(self) -> tuple[str, ...]:
-    return ("negatives",) if self.pool_size and self.num_ns else ()
+    return ("negatives",) if any(isinstance(h, SharedPool) for h in self.heads) else ()
 
   def tables(self, vocab_size: int) -> dict[str, int]:
     tables = {"input": vocab_size}
-    if self.bucket:
-      tables["ngrams"] = self.bucket
-    if self.num_ns:
+    if self.subwords is not None:
+      tables["ngrams"] = self.subwords.bucket
+    if any(not isinstance(h, HierarchicalSoftmax) for h in self.heads):
       tables["output"] = vocab_size
-    if self.hs:
+    if any(isinstance(h, HierarchicalSoftmax) for h in self.heads):
       tables["tree"] = vocab_size - 1
     return tables
 
-  def negatives_shape(self, batch_size: int, slots: int) -> tuple[int, ...]:
-    """Shape of one batch's negatives."""
-    if self.pool_size:
-      return (self.pool_size,)
-    if self.negatives_per == "pair":
-      return (batch_size, slots, self.num_ns)
-    if self.centre_input:
-      return (batch_size, self.window_draws)
-    return (batch_size, self.num_ns)
-
-  @property
-  def window_draws(self) -> int:
-    """Negatives a window draws for its pairs with the centre as input: `window_negatives`, or
-    twice num_ns. A window has ~5.5 live pairs on the bench corpus, whose own num_ns each would
-    be ~27 draws; num_ns for the window scored analogy 0.557 (3 seeds) against gensim FastText's
-    0.592, 2 x num_ns 0.588 and 3 x num_ns 0.589 (seed 1; README, Subwords), and each further
-    num_ns costs the step about a tenth of its speed."""
-    return self.window_negatives or 2 * self.num_ns
-
-  @property
-  def centre_input(self) -> bool:
-    return self.input == "centre"
-
-  def input_words(self, batch: Batch) -> tuple[jax.Array, jax.Array]:
-    """The input slots' word ids and liveness, [B, S] (context input) or [B, 1] (centre)."""
-    if self.centre_input:
-      return batch["centres"][:, None], jnp.any(batch["mask"] > 0, axis=1, keepdims=True)
-    return batch["contexts"], batch["mask"] > 0
+  def needs(self) -> Needs:
+    targets = self.encoder.targets
+    negatives = next((d for h in self.heads if (d := h.draws(targets)) is not None), None)
+    ngrams = None
+    if self.subwords is not None:
+      s = self.subwords
+      ngrams = NgramRows(s.minn, s.maxn, s.bucket, "centres" if targets == CONTEXTS else "contexts")
+    return Needs(negatives, any(isinstance(h, HierarchicalSoftmax) for h in self.heads), ngrams)
 
   def rows(self, batch: Batch) -> dict[str, Rows]:
-    if self.centre_input:
-      return self._centre_rows(batch)
-    mask_BxS = batch["mask"]
-    rows = {"inputs": Rows(jnp.where(mask_BxS > 0, batch["contexts"], -1), "input")}
-    if self.bucket:  # Flat, not per example: `compose` gives each example its slots' sums.
+    words, live = self.encoder.input_words(batch)
+    rows = {"inputs": Rows(jnp.where(live, words, -1), "input")}
+    if self.subwords is not None:  # Flat, not per example: `compose` gives each its slots'.
       rows["ngrams"] = Rows(batch["ngrams"], "ngrams", shared=True)
-    live_B = jnp.any(mask_BxS > 0, axis=1)
-    centres_B = jnp.where(live_B, batch["centres"], -1)
-    if self.num_ns and self.pool_size:
-      rows["outputs"] = Rows(centres_B[:, None], "output")
-      rows["pool"] = Rows(batch["negatives"], "output", shared=True)
-    elif self.num_ns:
-      negatives = batch["negatives"]
-      if negatives.ndim == 3:  # Per pair: [B, S, 1 + K], the centre repeated on every slot.
-        centres_BxS = jnp.broadcast_to(batch["centres"][:, None], mask_BxS.shape)
-        rows["outputs"] = _pair_outputs(centres_BxS, negatives, mask_BxS)
-      else:
-        ids = jnp.concatenate([batch["centres"][:, None], negatives], axis=1)
-        rows["outputs"] = Rows(jnp.where(live_B[:, None], ids, -1), "output")
-    if self.hs:
-      rows["tree"] = Rows(jnp.where(batch["path_mask"] > 0, batch["points"], -1), "tree")
+    for head in self.heads:
+      rows.update(head.rows(batch, self.encoder.targets))
     return rows
 
-  def _centre_rows(self, batch: Batch) -> dict[str, Rows]:
-    mask_BxS = batch["mask"]
-    live_Bx1 = jnp.any(mask_BxS > 0, axis=1, keepdims=True)
-    rows = {"inputs": Rows(jnp.where(live_Bx1, batch["centres"][:, None], -1), "input")}
-    if self.bucket:
-      rows["ngrams"] = Rows(batch["ngrams"], "ngrams", shared=True)
-    contexts_BxS = jnp.where(mask_BxS > 0, batch["contexts"], -1)
-    negatives = batch["negatives"]
-    if self.pool_size:  # One pool for the batch's pairs.
-      rows["outputs"] = Rows(contexts_BxS, "output")
-      rows["pool"] = Rows(negatives, "output", shared=True)
-    elif negatives.ndim == 3:  # Per pair: [B, S, 1 + K], each context with its own negatives.
-      rows["outputs"] = _pair_outputs(contexts_BxS, negatives, mask_BxS)
-    else:  # [B, S + K]: the contexts, then the window's negatives.
-      ids = jnp.concatenate([contexts_BxS, jnp.where(live_Bx1, negatives, -1)], axis=1)
-      rows["outputs"] = Rows(ids, "output")
-    return rows
-
-  def compose(self, vectors: dict[str, jax.Array], batch: Batch
-              ) -> tuple[dict[str, jax.Array], Batch]:
-    """Before the per-example loss, over the whole batch: the flat n-gram rows summed into their
-    input slots (vectors "ngram_sums" [B, S, D], batch "ngram_counts" [B, S]; S is 1 with the
-    centre as input)."""
-    if not self.bucket:
+  def compose(self, vectors, batch):
+    if self.subwords is None:
       return vectors, batch
-    batch_size, slots = self.input_words(batch)[0].shape
-    sums, counts = ngram_sums(vectors["ngrams"], batch["ngrams"], batch["ngram_slots"],
-                              batch_size * slots)
-    vectors = {k: v for k, v in vectors.items() if k != "ngrams"}
-    vectors["ngram_sums"] = sums.reshape(batch_size, slots, -1)
-    batch = {k: v for k, v in batch.items() if k not in ("ngrams", "ngram_slots")}
-    batch["ngram_counts"] = counts.reshape(batch_size, slots)
-    return vectors, batch
+    return self.subwords.compose(vectors, batch, self.encoder.input_words(batch)[0].shape)
 
-  def loss(self, vectors: dict[str, jax.Array], example: Batch) -> tuple[jax.Array, dict]:
-    mask_S = example["mask"]
-    if self.bucket and self.model == "cbow":
-      h_HxD, weight_H = cbow_subword_hidden(vectors["inputs"], vectors["ngram_sums"],
-                                            example["ngram_counts"], mask_S)
-    elif self.centre_input:
-      return self._centre_loss(vectors, example)
-    elif self.bucket:
-      h_HxD, weight_H = skipgram_hidden(subword_inputs(
-          vectors["inputs"], vectors["ngram_sums"], example["ngram_counts"]), mask_S)
-    elif self.model == "skipgram":
-      h_HxD, weight_H = skipgram_hidden(vectors["inputs"], mask_S)
-    else:
-      h_HxD, weight_H = cbow_hidden(vectors["inputs"], mask_S, self.cbow)
-    total, correct = jnp.zeros(()), jnp.zeros(())
-    if self.num_ns:
-      total, correct = self._sampled(h_HxD, weight_H, vectors, example)
-    if self.hs:
-      hs_loss, hs_right = hierarchical_loss(
-          h_HxD, weight_H, vectors["tree"], example["codes"], example["path_mask"])
-      total = total + hs_loss
-      correct = correct if self.num_ns else hs_right
-    return total, {"correct": correct, "count": jnp.sum(weight_H)}
-
-  def _centre_loss(self, vectors, example):
-    mask_S = example["mask"]
-    h_1xD = vectors["inputs"]
-    if self.bucket:
-      h_1xD = subword_inputs(h_1xD, vectors["ngram_sums"], example["ngram_counts"])
-    contexts_S, negatives = example["contexts"], example["negatives"]
-    if negatives.ndim == 2:  # Per pair: [S, K].
-      valid_SxK = self._valid(negatives, contexts_S[:, None])
-      valid = jnp.concatenate([jnp.ones((len(mask_S), 1)), valid_SxK], axis=1)
-      # One h for all [S, 1 + K] rows: a matrix-vector product (its gradient an outer product).
-      total, correct = logit_loss(vectors["outputs"] @ h_1xD[0], mask_S, valid)
-    else:  # One set [K] for the window's pairs, or the batch's pool: each weighs num_ns / K.
-      valid_SxK = self._valid(negatives[None, :], contexts_S[:, None])
-      weights_SxK = (self.num_ns / len(negatives)) * valid_SxK
-      if self.pool_size:
-        total, correct = context_logit_loss(vectors["outputs"] @ h_1xD[0],
-                                            vectors["pool"] @ h_1xD[0], mask_S, weights_SxK)
-      else:
-        total, correct = context_loss(h_1xD[0], mask_S, vectors["outputs"], weights_SxK)
-    return total, {"correct": correct, "count": jnp.sum(mask_S)}
-
-  def _valid(self, negatives: jax.Array, positives: jax.Array) -> jax.Array:
-    """1.0 per negative (broadcast against its positives), 0.0 where it is its pair's positive
-    and `skip_positive_negatives` (word2vec.c and gensim skip it)."""
-    if self.skip_positive_negatives:
-      return (negatives != positives).astype(jnp.float32)
-    return jnp.ones(jnp.broadcast_shapes(negatives.shape, positives.shape), jnp.float32)
-
-  def _sampled(self, h_HxD, weight_H, vectors, example):
-    centre, negatives = example["centres"], example["negatives"]
-    valid = self._valid(negatives, centre)
-    if self.pool_size:
-      return pooled_loss(h_HxD, weight_H, vectors["outputs"][0], vectors["pool"], valid,
-                         self.num_ns / self.pool_size)
-    # Column 0 of the outputs is the centre, always valid.
-    valid = jnp.concatenate([jnp.ones(valid.shape[:-1] + (1,)), valid], axis=-1)
-    return sampled_loss(h_HxD, weight_H, vectors["outputs"], valid, self.output_loss)
+  def loss(self, vectors: dict[str, jax.Array], example: Batch
+           ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    h, weight = self.encoder.hidden(vectors, example, self.subwords)
+    total, accuracy = None, None
+    for head in self.heads:
+      loss, correct = head.loss(h, weight, vectors, example, self.encoder.targets)
+      total = loss if total is None else total + loss
+      accuracy = correct if accuracy is None else accuracy
+    return total, {"accuracy": accuracy, "count": jnp.sum(weight)}
 
   def sample(self, key: jax.Array, state: Any, batch: Batch) -> Batch:
     """Draws the negatives in the step when the input pipeline did not."""
-    if not self.num_ns or "negatives" in batch:
+    draws = self.needs().negatives
+    if draws is None or "negatives" in batch:
       return batch
     batch_size, slots = batch["contexts"].shape
-    shape = self.negatives_shape(batch_size, slots)
-    if self.negatives == "unigram":
-      negatives = negatives_lib.sample_alias(key, state.noise, shape)
-    elif self.negatives == "log_uniform":  # TF's sampler draws rows of K distinct ids.
-      vocab_size = state.params["input"].shape[0]
-      rows = (math.prod(shape) // shape[-1], shape[-1])
-      negatives = negatives_lib.sample_log_uniform(key, vocab_size, rows).reshape(shape)
-    else:
-      raise ValueError(f"unknown negatives {self.negatives!r}")
-    return {**batch, "negatives": negatives}
+    return {**batch, "negatives": _draw(key, state, draws, draws.shape(batch_size, slots))}
+
+  def fused(self) -> Any:
+    """The fused kernel's rule for this objective; None for a pool or the seed's softmax."""
+    from w2v_jax import fused  # pylint: disable=import-outside-toplevel
+
+    ns = [h for h in self.heads if isinstance(h, NegativeSampling)]
+    if any(isinstance(h, SharedPool) for h in self.heads) or any(
+        h.output_loss != "sigmoid" or h.distribution != "unigram" or not h.skip_positive
+        for h in ns):
+      return None
+    model = "cbow" if isinstance(self.encoder, Cbow) else "skipgram"
+    head = ns[0] if ns else NegativeSampling(num_ns=0)
+    return fused.Rule(
+        model=model, input="centre" if self.encoder.targets == CONTEXTS else "context",
+        per_pair=head.per == "pair", num_ns=head.num_ns,
+        window_draws=head.draws(CONTEXTS).count if ns and self.encoder.targets == CONTEXTS else 0,
+        hs=any(isinstance(h, HierarchicalSoftmax) for h in self.heads),
+        cbow=self.encoder.mode if isinstance(self.encoder, Cbow) else "mean")
+
+
+def word2vec(*, model: str = "skipgram", num_ns: int = 5, hs: bool = False,
+             output_loss: str = "sigmoid", cbow: str = "mean", negatives_per: str = "window",
+             pool_size: int = 0, skip_positive_negatives: bool = True,
+             negatives: str = "unigram", ns_exponent: float = 0.75, bucket: int = 0,
+             minn: int = 3, maxn: int = 6, input: str = "context",  # pylint: disable=redefined-builtin
+             window_negatives: int = 0) -> Word2Vec:
+  """The family by name: skip-gram or CBOW; `num_ns` negatives (per window or pair, or a pool of
+  `pool_size` per batch), hierarchical softmax, or both; fastText's subwords with `bucket` > 0;
+  skip-gram's input word the context (word2vec.c) or the centre (fastText)."""
+  if model not in ("skipgram", "cbow"):
+    raise ValueError(f"model must be one of ('skipgram', 'cbow'), not {model!r}")
+  if input not in ("context", "centre"):
+    raise ValueError(f"input must be one of ('context', 'centre'), not {input!r}")
+  if num_ns < 0 or window_negatives < 0:
+    raise ValueError("num_ns and window_negatives must be >= 0")
+  if model == "cbow" and (negatives_per != "window" or input != "context"):
+    raise ValueError("CBOW takes the context as input, with negatives per window")
+  if model == "cbow":
+    encoder = Cbow(cbow)
+  else:
+    encoder = CentreSkipGram() if input == "centre" else SkipGram()
+  heads = []
+  if num_ns and pool_size:
+    heads.append(SharedPool(num_ns, pool_size, skip_positive_negatives, negatives, ns_exponent))
+  elif num_ns:
+    heads.append(NegativeSampling(num_ns, negatives_per, window_negatives,
+                                  skip_positive_negatives, output_loss, negatives, ns_exponent))
+  if hs:
+    heads.append(HierarchicalSoftmax())
+  subwords = Subwords(minn, maxn, bucket) if bucket else None
+  return Word2Vec(encoder, tuple(heads), subwords)
+
+
+def from_config(config: Any) -> Word2Vec:
+  """The objective an `ObjectiveConfig` (resolved: skipgram_input not auto) describes."""
+  return word2vec(
+      model=config.model, num_ns=config.num_ns, hs=config.hs, output_loss=config.loss,
+      cbow=config.cbow_mode, negatives_per=config.negatives_per,
+      pool_size=config.shared_negatives if config.num_ns else 0,
+      # The seed's sampler (TF's) may return the positive itself; kept for faithfulness.
+      skip_positive_negatives=config.negatives == "unigram", negatives=config.negatives,
+      ns_exponent=config.ns_exponent, bucket=config.bucket if config.subwords else 0,
+      minn=config.minn, maxn=config.maxn, input=config.skipgram_input,
+      window_negatives=config.window_negatives)

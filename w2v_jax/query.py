@@ -118,6 +118,24 @@ class Embeddings:
             for s, best in zip(scores_QxV, best_QxK)]
 
 
+def nearest_neighbours(words: Sequence[str], vectors: np.ndarray, queries: Sequence[str],
+                       topn: int = 8) -> dict[str, list[str]]:
+  """The `topn` cosine neighbours of each query word that is in the vocabulary."""
+  emb = Embeddings(tuple(words), vectors)
+  known = [q for q in queries if q in emb]
+  return {q: [n for n, _ in found] for q, found in
+          zip(known, emb.most_similar_batch(known, topn=topn))}
+
+
+def shown_words(wanted: Sequence[str], vocab) -> list[str]:
+  """The words of `wanted` in the vocabulary (a vocab.Vocab), else a few frequent ones."""
+  found = [w for w in wanted if w in vocab.index]
+  if found:
+    return found
+  start = 2 if vocab.reserved else 0
+  return list(vocab.words[start + 20:start + 25])
+
+
 def load_embeddings(path: str) -> Embeddings:
   """Vectors from a run directory (model.bin, else vectors.bin, else vectors.txt), a fastText
   .bin (any word gets a vector through its n-grams) or a word2vec .bin/text file."""

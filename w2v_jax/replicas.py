@@ -197,7 +197,7 @@ def jit_replica_steps(
   Metrics come back [steps], over all replicas (replicated, so every process can read them);
   the state is donated.
   """
-  shared = tuple(getattr(objective, "shared_keys", ()))
+  shared = tuple(objective.shared_keys)
   fn = functools.partial(replica_steps, tx=tx, objective=objective, sync_every=sync_every,
                          merge=merge)
 

@@ -9,7 +9,7 @@ For transforms with per-parameter state (Adam's moments, Adagrad's accumulators)
 gathered and scattered per row too (lazy Adam).
 
 Typical use (see README):
-  objective = objectives.Word2Vec(model="cbow", hs=True, num_ns=0)
+  objective = objectives.word2vec(model="cbow", hs=True, num_ns=0)
   tx = make_optimizer("sgd", 0.025, total_steps)
   state = create_train_state(jax.random.PRNGKey(0), objective.tables(vocab_size), 100, tx)
   step = jax.jit(functools.partial(train_step, tx=tx, objective=objective), donate_argnums=0)
@@ -18,6 +18,7 @@ Typical use (see README):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -27,6 +28,7 @@ from flax import struct
 
 from w2v_jax import model as model_lib
 from w2v_jax import negatives as negatives_lib
+from w2v_jax import objectives
 
 Batch = dict[str, jax.Array]
 
@@ -65,6 +67,33 @@ def make_optimizer(
   if name == "adagrad":
     return optax.adagrad(lr)
   raise ValueError(f"unknown optimizer {name!r}")
+
+
+def schedule(settings: Any, total_steps: int) -> optax.Schedule:
+  """`make_schedule` of an `OptimizerConfig` (w2v_jax.config)."""
+  return make_schedule(settings.learning_rate, total_steps, settings.min_learning_rate_ratio,
+                       settings.linear_decay)
+
+
+def optimizer(settings: Any, total_steps: int) -> optax.GradientTransformation:
+  """`make_optimizer` of an `OptimizerConfig` (w2v_jax.config)."""
+  return make_optimizer(settings.optimizer, settings.learning_rate, total_steps,
+                        settings.min_learning_rate_ratio, settings.linear_decay)
+
+
+# An Optax transform, or a function of a run's total steps that makes one (for its schedule).
+Optimizer = optax.GradientTransformation | Callable[[int], optax.GradientTransformation]
+
+
+def optimizer_for(settings: Any, tx: Optimizer | None, total_steps: int
+                  ) -> tuple[optax.GradientTransformation, optax.Schedule | None]:
+  """A run's transform, `tx` or the settings' (an `OptimizerConfig`), and the learning-rate
+  schedule it logs (the settings', None for a transform of the caller's)."""
+  if tx is None:
+    return optimizer(settings, total_steps), schedule(settings, total_steps)
+  if not isinstance(tx, optax.GradientTransformation):
+    tx = tx(total_steps)
+  return tx, None
 
 
 def create_train_state(
@@ -131,16 +160,17 @@ def sparse_update(
 
 
 def train_step(
-    state: TrainState, batch: Batch, *, tx: optax.GradientTransformation, objective: Any,
-    combine_duplicates: bool | None = None,
+    state: TrainState, batch: Batch, *, tx: optax.GradientTransformation,
+    objective: objectives.Objective, combine_duplicates: bool | None = None,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
   """One step of `objective` on a batch: gather rows, vmapped loss, sparse update per table.
 
-  Metrics: the loss per prediction (a skip-gram pair, a CBOW window), the objective's accuracy
-  and the number of predictions.
+  Metrics: the loss per prediction (a skip-gram pair, a CBOW window), the number of
+  predictions ("count"), and every other metric the objective returns, per prediction.
   """
-  if hasattr(objective, "sample"):  # Whatever the input pipeline did not draw.
-    batch = objective.sample(jax.random.fold_in(state.key, state.step), state, batch)
+  objective = objectives.check(objective)
+  # Whatever the input pipeline did not draw.
+  batch = objective.sample(jax.random.fold_in(state.key, state.step), state, batch)
   slots = objective.rows(batch)
   ids = {}
   for name, rows in slots.items():
@@ -148,12 +178,11 @@ def train_step(
     ids[name] = jnp.where(rows.ids < 0, size, rows.ids)  # Out of range: gathers 0, not updated.
   vectors = {name: state.params[slots[name].table].at[i].get(mode="fill", fill_value=0)
              for name, i in ids.items()}
-  shared = tuple(getattr(objective, "shared_keys", ()))
-  compose = getattr(objective, "compose", lambda vectors, batch: (vectors, batch))
+  shared = tuple(objective.shared_keys)
 
   def total_loss(vectors):
     # What the whole batch computes first (fastText's n-gram sums), then the loss per example.
-    vectors, examples = compose(vectors, batch)
+    vectors, examples = objective.compose(vectors, batch)
     in_axes = ({k: None if k in slots and slots[k].shared else 0 for k in vectors},
                {k: None if k in shared else 0 for k in examples})
     losses_B, aux = jax.vmap(objective.loss, in_axes=in_axes)(vectors, examples)
@@ -171,16 +200,16 @@ def train_step(
     new_params[table], new_opt_state[table] = sparse_update(
         tx, state.params[table], state.opt_state[table], rows_N, grads_NxD, combine_duplicates)
   count = jnp.sum(aux["count"])
-  metrics = {"loss": loss_sum / jnp.maximum(count, 1.0),
-             "accuracy": jnp.sum(aux["correct"]) / jnp.maximum(count, 1.0),
-             "count": count}
+  metrics = {"loss": loss_sum / jnp.maximum(count, 1.0), "count": count}
+  metrics.update({name: jnp.sum(value) / jnp.maximum(count, 1.0)
+                  for name, value in aux.items() if name != "count"})
   new_state = state.replace(step=state.step + 1, params=new_params, opt_state=new_opt_state)
   return new_state, metrics
 
 
 def train_steps(
-    state: TrainState, batches: Batch, *, tx: optax.GradientTransformation, objective: Any,
-    combine_duplicates: bool | None = None,
+    state: TrainState, batches: Batch, *, tx: optax.GradientTransformation,
+    objective: objectives.Objective, combine_duplicates: bool | None = None,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
   """`train_step` over a leading axis of batches in one `lax.scan` (one dispatch per chunk)."""
 

@@ -1,0 +1,181 @@
+"""A run's input side: from its config and objective to the stream of blocks the step trains on.
+
+  load      the vocabulary and encoded corpus (cached), the example source, the run's steps
+  features  what the objective `needs()` (negatives, Huffman paths, n-gram rows) made on the
+            host: added to each block, or kept by the step (the noise it draws from)
+  lookups   the same for the fused kernel, which draws and walks them itself
+  stream    the blocks, prefetched on a background thread
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from w2v_jax import config as config_lib
+from w2v_jax import corpus as corpus_lib
+from w2v_jax import data, huffman, objectives, pairs, text
+from w2v_jax import negatives as negatives_lib
+from w2v_jax import subwords as subwords_lib
+from w2v_jax import vocab as vocab_lib
+
+
+@dataclasses.dataclass
+class Data:
+  """The corpus a run trains on, and its examples."""
+
+  vocab: vocab_lib.Vocab
+  corpus: corpus_lib.Corpus
+  source: data.ExampleSource
+  total_steps: int
+
+
+def keep_probabilities(examples: config_lib.ExamplesConfig, vocab: vocab_lib.Vocab) -> np.ndarray:
+  """Per-id keep probability: word2vec's from real counts, or the seed's Zipf table by rank."""
+  if examples.subsampling == "word2vec":
+    return pairs.word2vec_keep_prob(vocab.counts, examples.subsample)
+  if examples.subsampling == "zipf":
+    return pairs.zipf_sampling_table(len(vocab), examples.subsample)
+  return np.ones(len(vocab))
+
+
+def load(config: config_lib.Config, cache_dir: str | None, needs: objectives.Needs,
+         batch_size: int) -> Data:
+  """Vocabulary, encoded corpus (cached in `cache_dir`) and the example source of a resolved
+  config; counts the run's steps of `batch_size` examples (over all replicas)."""
+  vocab, corpus = corpus_lib.load_or_build(config.corpus, cache_dir)
+  if needs.paths and len(vocab) < 2:
+    raise ValueError(f"--hs: hierarchical softmax needs at least 2 words in the vocabulary "
+                     f"(this corpus has {len(vocab)} at --min_count={config.corpus.min_count})")
+  examples = config.examples
+  keep = keep_probabilities(examples, vocab)
+  source = data.ExampleSource(corpus, keep, examples, config.run.seed, skip_id=vocab.pad_id,
+                              draw_negatives=_example_negatives(config, vocab, needs))
+  if examples.layout == "sentences":
+    total_steps = data.count_sentence_steps(source, config.run.epochs, batch_size)
+    if not _has_pairs(corpus, keep):
+      total_steps = 0
+  else:
+    total_steps = data.count_steps(source, config.run.epochs, batch_size)
+  if total_steps == 0:
+    raise text.CorpusError(f"{', '.join(config.corpus.corpus)}: no training pairs: "
+                           f"{_why_no_pairs(config, source)}")
+  return Data(vocab, corpus, source, total_steps)
+
+
+def _has_pairs(corpus: corpus_lib.Corpus, keep: np.ndarray) -> bool:
+  """Whether the fused step may find pairs: sentences of two words or more, and in them more
+  than one word expected to survive subsampling (its count without drawing it)."""
+  lengths = np.diff(corpus.offsets)
+  in_pairs = np.repeat(lengths >= 2, lengths)
+  return bool(in_pairs.any()) and keep[np.asarray(corpus.ids)[in_pairs]].sum() >= 2
+
+
+def _why_no_pairs(config: config_lib.Config, source: data.ExampleSource) -> str:
+  """The true cause of an empty example stream: the words, subsampling, or whole batches."""
+  keep_all = data.ExampleSource(source.corpus, np.ones_like(source.keep_prob), source.settings,
+                                source.seed, skip_id=source.skip_id)
+  examples = sum(keep_all.count(0, p) for p in range(keep_all.num_pieces))
+  if examples == 0:
+    return f"every sentence has fewer than 2 words with count >= {config.corpus.min_count}"
+  kept = sum(source.count(0, p) for p in range(source.num_pieces))
+  subsampling = (f"subsampling (--subsampling={config.examples.subsampling} "
+                 f"--subsample={config.examples.subsample:g})")
+  if kept == 0:
+    return (f"{subsampling} dropped the words of every one of its {examples} examples; on a "
+            "corpus this small use --subsample=0")
+  if config.examples.layout == "sentences":  # Subsampling may keep a pair, expected to keep none.
+    return f"{subsampling} drops nearly every word; on a corpus this small use --subsample=0"
+  return (f"its {kept} examples make no whole batch of {config.examples.batch_size} "
+          "(--drop_remainder drops a partial one)")
+
+
+def noise_table(draws: objectives.NegativeDraws | None, vocab: vocab_lib.Vocab, rows: int
+                ) -> negatives_lib.AliasTable | None:
+  """The unigram^power alias table over `rows` ids (padding rows past the vocabulary: never);
+  None where the negatives are not unigram's."""
+  if draws is None or draws.distribution != "unigram":
+    return None
+  counts = np.zeros(rows, np.int64)
+  counts[:len(vocab)] = vocab.counts
+  return negatives_lib.build_alias_table(negatives_lib.unigram_probs(counts, draws.power))
+
+
+def _example_negatives(config: config_lib.Config, vocab: vocab_lib.Vocab, needs: objectives.Needs
+                       ) -> Callable[[np.random.Generator, int], np.ndarray] | None:
+  """For a fixed training set, `draw(rng, n)`: n examples' negatives, drawn with them once."""
+  draws = needs.negatives
+  if not config.examples.fixed_training_set or draws is None:
+    return None
+  noise = noise_table(draws, vocab, len(vocab))
+  slots = config.examples.slots
+
+  def draw(rng: np.random.Generator, n: int) -> np.ndarray:
+    shape = draws.shape(n, slots)
+    if noise is not None:
+      return negatives_lib.sample_alias_np(rng, noise, shape)
+    # TF's sampler: each example's (or pair's) K negatives distinct.
+    rows = math.prod(shape) // draws.count
+    return negatives_lib.sample_log_uniform_np(rng, len(vocab), (rows, draws.count)).reshape(
+        shape)
+
+  return draw
+
+
+@dataclasses.dataclass(frozen=True)
+class Features:
+  """An objective's needs made on the host: what the pipeline adds to each block, and the
+  noise the step draws from (the alias table lives in one place: the pipeline's when negatives
+  are drawn on the host, else the train state's)."""
+
+  outputs: data.Outputs
+  noise: negatives_lib.AliasTable | None
+
+
+def features(config: config_lib.Config, vocab: vocab_lib.Vocab, needs: objectives.Needs,
+             rows: int, batch_size: int, replicas: int = 1, generic: bool = True) -> Features:
+  """`needs` for the generic step: negatives over `rows` ids, the tree, the n-gram rows (one
+  group of columns per replica, each with its own slots). Nothing for the fused step
+  (`generic` False), which draws them itself (`lookups`)."""
+  if not generic:
+    return Features(data.Outputs(), None)
+  added = {"tree": huffman.build_huffman(vocab.counts) if needs.paths else None}
+  if needs.ngrams is not None:  # The vocabulary's n-gram rows, computed once.
+    g = needs.ngrams
+    added["subwords"] = subwords_lib.subwords(vocab.words, g.minn, g.maxn, g.bucket)
+    added["subword_chunks"] = replicas
+    added["centre_inputs"] = g.of == "centres"
+  if config.examples.fixed_training_set:  # The examples carry their negatives.
+    return Features(data.Outputs(**added), None)
+  noise = noise_table(needs.negatives, vocab, rows)
+  if noise is not None and config.objective.negatives_on_host:
+    shape = needs.negatives.shape(batch_size, config.examples.slots)
+    return Features(data.Outputs(noise, shape, **added), None)
+  return Features(data.Outputs(**added), noise)
+
+
+def lookups(config: config_lib.Config, vocab: vocab_lib.Vocab, needs: objectives.Needs):
+  """`needs` for the fused kernel (host arrays): keep probabilities, noise, tree, n-grams."""
+  from w2v_jax import fused  # pylint: disable=import-outside-toplevel
+
+  examples = config.examples
+  g = needs.ngrams
+  return fused.make_lookups(
+      keep=keep_probabilities(examples, vocab) if examples.subsampling == "word2vec" else None,
+      noise=noise_table(needs.negatives, vocab, len(vocab)),
+      tree=huffman.build_huffman(vocab.counts) if needs.paths else None,
+      subwords=None if g is None else subwords_lib.subwords(vocab.words, g.minn, g.maxn,
+                                                            g.bucket))
+
+
+def blocks(config: config_lib.Config, source: data.ExampleSource, outputs: data.Outputs,
+           batch_size: int, start: data.Position) -> Iterator[data.Block]:
+  """The run's blocks of `steps_per_call` batches from `start`: whole sentences for the fused
+  step, else windows or pairs with what `outputs` adds."""
+  epochs, steps = config.run.epochs, config.examples.steps_per_call
+  if config.examples.layout == "sentences":
+    return data.sentence_blocks(source, epochs, batch_size, steps, start)
+  return data.blocks(source, epochs, batch_size, steps, start, outputs)
