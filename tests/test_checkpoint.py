@@ -66,7 +66,7 @@ def test_a_damaged_newest_checkpoint_is_reported_set_aside_and_the_previous_one_
     # The generic step on what the fused one trains by default.
     ("sgd", {"step": "generic", "model": "cbow", "hs": True, "batch_size": 64}),
     ("sgd", {"step": "generic", "subwords": True, "minn": 2, "maxn": 3, "bucket": 101,
-             "batch_size": 64}),
+             "batch_size": 16}),
     # The seed's data set: drawn once with its log-uniform negatives, replayed in one order.
     ("adam", {"fixed_training_set": True, "repeat_batch_order": True, "drop_remainder": True,
               "negatives": "log_uniform", "loss": "softmax", "layout": "pairs"}),

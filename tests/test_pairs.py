@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from w2v_jax import corpus as corpus_lib
-from w2v_jax import pairs
+from w2v_jax import pairs, text
 from w2v_jax import vocab as vocab_lib
 
 
@@ -164,9 +164,9 @@ def test_cached_corpus_is_memory_mapped_and_equals_the_built_one(tmp_path):
 
 
 @pytest.mark.parametrize("settings", [
-    {"min_count": 2}, {"min_count": 1, "reserved": True, "max_vocab": 5},
+    {"min_count": 2}, {"min_count": 1, "reserved_tokens": True, "max_vocab": 5},
     {"min_count": 2, "max_sentence_length": 3, "tie_break": "descending"}])
-def test_one_pass_build_equals_counting_then_encoding(tmp_path, settings):
+def test_one_pass_build_equals_counting_then_encoding(tmp_path, settings, monkeypatch):
   """The cache's one-pass build (provisional ids, remapped once the counts are known) gives the
   vocabulary, ids and sentences of the two-pass `build`, whatever the chunking."""
   rng = np.random.default_rng(1)
@@ -175,6 +175,8 @@ def test_one_pass_build_equals_counting_then_encoding(tmp_path, settings):
   lines[7] = "zz"  # A sentence left empty by out-of-vocabulary words: dropped.
   path = tmp_path / "c.txt"
   path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+  if "max_sentence_length" in settings:  # word2vec.c's cut, shortened: sentences of 3 tokens.
+    monkeypatch.setattr(text, "MAX_SENTENCE_LENGTH", settings.pop("max_sentence_length"))
   spec = corpus_lib.CorpusSpec((str(path),), **settings)
   vocab, built = corpus_lib.build(spec)
   for chunk in (1 << 20, 5):  # One chunk; many, spilled and read back.

@@ -194,16 +194,16 @@ def _free_port() -> int:
 LATE_DRIVER = textwrap.dedent("""\
     import os, sys, time
     from absl import app
-    from w2v_jax import checkpoint, train as train_lib
+    from w2v_jax import checkpoint, pipeline
     from experiments import train
 
     late_s = float(os.environ["LATE_S"])
     if os.environ["LATE"] == "prepare":
-      prepare = train_lib.prepare
-      def late_prepare(*args, **kwargs):
+      load = pipeline.load
+      def late_load(*args, **kwargs):
         time.sleep(late_s)
-        return prepare(*args, **kwargs)
-      train_lib.prepare = late_prepare
+        return load(*args, **kwargs)
+      pipeline.load = late_load
     else:
       save, saved = checkpoint.save, []
       def late_save(*args, **kwargs):

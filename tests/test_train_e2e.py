@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from w2v_jax import config as config_lib
-from w2v_jax import export, train
+from w2v_jax import evaluate, export, train
 
 from conftest import ROOT
 
@@ -81,11 +81,11 @@ def test_run_recovers_planted_topics_and_writes_outputs(planted_file, tmp_path, 
 def test_evaluation_every_epoch_reaches_logs_and_summary(planted_file, tmp_path, monkeypatch):
   calls = []
 
-  def fake_eval(config, words, vectors, composer=None):  # The real one is tested on its own.
+  def fake_eval(words, vectors, *args):  # The real one is tested on its own.
     calls.append(vectors.copy())
     return {"eval/analogy_accuracy": float(len(calls)), "eval/wordsim_spearman": 0.5}
 
-  monkeypatch.setattr(train, "evaluate_vectors", fake_eval)
+  monkeypatch.setattr(evaluate, "evaluate_vectors", fake_eval)
   summary = train.train_and_evaluate(tiny_config(planted_file, eval_every_epoch=True),
                                      str(tmp_path / "run"))
   assert [round(h["epoch"]) for h in summary["eval_history"]] == [1, 2, 3]

@@ -230,12 +230,12 @@ def compact_ids(ids: np.ndarray, vocab_size: int) -> np.ndarray:
 CorpusSpec = config_lib.CorpusConfig  # Everything that decides the vocabulary and the ids.
 
 
-def cache_key(spec: CorpusSpec, max_sentence_length: int = text.MAX_SENTENCE_LENGTH) -> str:
+def cache_key(spec: CorpusSpec) -> str:
   """What names a cached encoding: the settings, the sentence cut, and each file's size and
   modification time."""
   files = text.expand_paths(spec.corpus)
   stats = [(os.path.abspath(f), os.path.getsize(f), os.path.getmtime(f)) for f in files]
-  settings = {**dataclasses.asdict(spec), "max_sentence_length": max_sentence_length}
+  settings = {**dataclasses.asdict(spec), "max_sentence_length": text.MAX_SENTENCE_LENGTH}
   blob = json.dumps([settings, stats], sort_keys=True, default=str)
   return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -238,11 +238,14 @@ def placed_state(place: Placement, create: Callable[[], step_lib.TrainState],
   from w2v_jax import checkpoint as checkpoint_lib  # pylint: disable=import-outside-toplevel
   from w2v_jax import memory  # pylint: disable=import-outside-toplevel
 
-  state, step, words = place.init(create()), 0, 0.0
+  state, words = place.init(create()), 0.0
   if checkpoint:
     restored, position, words = checkpoint_lib.restore_run(checkpoint, state, position)
     state = place.restore(restored)
-    step = step_of(place, state)
+  # Read back in every case: across processes it is a collective whose barrier waits for a
+  # process that was slower to get here (gloo's own collectives give up after 30 s).
+  step = step_of(place, state)
+  if checkpoint:
     logging.info("resumed from %s at step %d", checkpoint, step)
   memory.release_freed()  # What encoding the corpus and initialising the tables left behind.
   if memory.huge_pages(state):

@@ -40,7 +40,7 @@ def train_and_evaluate(config: config_lib.Config, workdir: str, *,
   """
   run = rundir.RunDir(workdir, jax.process_index())
   config, objective = placement_lib.settle(config, objective, tx is None,
-                                           run.saved_config().get("step") if resume else None)
+                                           run.saved_step() if resume else None)
   checkpoint = run.begin(config, resume)
   t_setup = time.perf_counter()
   place = placement_lib.make_placement(config.devices, config.examples.batch_size)
