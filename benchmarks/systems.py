@@ -5,7 +5,8 @@
 `flags` are w2v_jax's (its Config's flag names): the settings both systems train with. w2v_jax
 trains through its run API (`w2v_jax.train.train_and_evaluate`); gensim (`Word2Vec`, or `FastText`
 with --subwords) gets the same settings under its own names. A fresh process per run gives each
-its own peak RSS and keeps one system's threads and caches from slowing the other.
+its own peak RSS and keeps one system's threads and caches from slowing the other. Importing
+this module imports no w2v_jax (a step-time worker may load another checkout's).
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
-
-from w2v_jax import config as config_lib  # pylint: disable=wrong-import-position
 
 # The combinations `--combos` offers: architecture (skip-gram, CBOW) and output layer (negative
 # sampling, hierarchical softmax); "sg-ns+hs" trains both.
@@ -45,7 +44,7 @@ def combo_flags(name: str) -> dict:
           "num_ns": SHARED["num_ns"] if "ns" in outputs else 0}
 
 
-def combo_name(config: config_lib.Config) -> str:
+def combo_name(config) -> str:
   """'sg-ns', 'cbow-hs', 'sg-ns+hs', ...: the inverse of `combo_flags`."""
   o = config.objective
   model = {v: k for k, v in _MODELS.items()}[o.model]
@@ -136,6 +135,8 @@ def gensim_worker(flags: dict, extra: dict) -> dict:
   """
   from gensim.models import FastText, Word2Vec  # pylint: disable=import-outside-toplevel
   from gensim.models.word2vec import LineSentence  # pylint: disable=import-outside-toplevel
+
+  from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
 
   config = config_lib.from_flat(flags)
   o, e, r = config.objective, config.examples, config.run
@@ -231,6 +232,7 @@ def w2v_jax_worker(flags: dict, extra: dict) -> dict:
   """
   import optax  # pylint: disable=import-outside-toplevel
 
+  from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
   from w2v_jax import placement, train  # pylint: disable=import-outside-toplevel
 
   preset = extra.get("preset", "word2vec")

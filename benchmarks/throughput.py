@@ -41,7 +41,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import jobs as jobs_lib  # pylint: disable=wrong-import-position
 from benchmarks import systems, tables  # pylint: disable=wrong-import-position
-from w2v_jax import io_utils  # pylint: disable=wrong-import-position
+
+
+def write_json(path: str, results: dict) -> None:
+  # Imported here: the step-time workers import this module before another checkout's w2v_jax.
+  from w2v_jax import io_utils  # pylint: disable=import-outside-toplevel
+
+  io_utils.atomic_write_json(path, results)
 
 
 STEP_VOCAB = 50_000  # The bench corpus' vocabulary.
@@ -541,10 +547,10 @@ def main() -> None:
     if not args.no_kernel_steps:
       results["kernel_steps"] = compare_kernel_steps(args.corpus, combos, args.kernel_rounds)
       print_kernel_steps(results["kernel_steps"])
-      io_utils.atomic_write_json(args.json, results)
+      write_json(args.json, results)
   if not args.no_steps:
     compare_steps(args, results)
-  io_utils.atomic_write_json(args.json, results)
+  write_json(args.json, results)
   print(f"\nwrote {args.json}")
 
 
@@ -575,7 +581,7 @@ def compare_training(args: argparse.Namespace, combos: list[str]) -> dict:
         + " of the training time (with up to two calls still computing)")
   results = {"flags": shared, "combos": combos, "machine": machine, "extra": extra,
              "runs": runs, "command": " ".join(sys.argv)}
-  io_utils.atomic_write_json(args.json, results)  # Saved now: what follows may fail (then it is skipped).
+  write_json(args.json, results)  # Saved now: what follows may fail (then it is skipped).
 
   batch_size = args.batch_size or 1024
   floor = _in_subprocess(f"jax_floor_worker({first['vocab_size']}, 100, {batch_size}, 5)")

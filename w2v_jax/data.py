@@ -120,13 +120,15 @@ class ExampleSource:
                 ) -> tuple[np.ndarray, np.ndarray]:
     """The piece's sentences as they come, int32 ids and offsets; longer than `max_length`, cut."""
     ids, offsets = self._piece(epoch, piece)
-    lengths = np.diff(offsets)
-    if max_length is not None and len(lengths) and lengths.max() > max_length:
-      parts = -(-lengths // max_length)
-      cut = np.minimum(max_length, lengths[:, None] - max_length * np.arange(parts.max()))
-      lengths = cut[cut > 0]
-      offsets = np.concatenate([[0], np.cumsum(lengths)])
-    return ids, offsets
+    lengths = _cut(np.diff(offsets), max_length)
+    return ids, np.concatenate([[0], np.cumsum(lengths)])
+
+  def sentence_lengths(self, epoch: int, max_length: int | None = None) -> np.ndarray:
+    """Every sentence's length in the epoch's order (`sentences` of every piece, in turn)."""
+    lengths = np.diff(self.corpus.offsets)
+    if self.settings.shuffle == "corpus":
+      lengths = lengths[self._order(self.content_epoch(epoch))[0]]
+    return _cut(lengths, max_length)
 
   def content_epoch(self, epoch: int) -> int:
     """The epoch whose randomness draws `epoch`'s examples: 0 for a fixed training set."""
@@ -274,11 +276,12 @@ def blocks(
     yield emit(begin, Position(total, 0), words_before[-1])
 
 
-def _pack(lengths: list[int], first: int, width: int, row: int, fill: int, rows: int
-          ) -> tuple[int, list[int], int, int]:
+def _pack(lengths: list[int], first: int, width: int, row: int, fill: int, rows: int,
+          positions: bool = True) -> tuple[int, list[int], int, int]:
   """Greedy packing: sentences lengths[first:] from row `row`, token `fill` on, each followed by
   one -1, a sentence that does not fit starting the next row. Returns (the first sentence not
-  placed, the flat start of each placed one, row, fill) when the sentences or the rows run out."""
+  placed, the flat start of each placed one (unless not `positions`), row, fill) when the
+  sentences or the rows run out."""
   starts = []
   j = first
   while j < len(lengths):
@@ -286,7 +289,8 @@ def _pack(lengths: list[int], first: int, width: int, row: int, fill: int, rows:
       row, fill = row + 1, 0
       if row == rows:
         break
-    starts.append(row * width + fill)
+    if positions:
+      starts.append(row * width + fill)
     fill += lengths[j] + 1
     j += 1
   return j, starts, row, fill
@@ -336,12 +340,18 @@ def sentence_blocks(
 
 def count_sentence_steps(source: ExampleSource, epochs: int, tokens_per_step: int) -> int:
   """Steps of `sentence_blocks` over the run: epoch 0's packing, times `epochs`."""
-  row, fill = 0, 0
-  for piece in range(source.num_pieces):
-    _, offsets = source.sentences(0, piece, max_length=tokens_per_step)
-    lengths = np.diff(offsets).tolist()
-    _, _, row, fill = _pack(lengths, 0, tokens_per_step, row, fill, rows=1 << 62)
+  lengths = source.sentence_lengths(0, max_length=tokens_per_step).tolist()
+  _, _, row, fill = _pack(lengths, 0, tokens_per_step, 0, 0, rows=1 << 62, positions=False)
   return math.ceil(epochs * (row + fill / tokens_per_step))
+
+
+def _cut(lengths: np.ndarray, max_length: int | None) -> np.ndarray:
+  """Sentence lengths with each one longer than `max_length` cut into pieces that fit."""
+  if max_length is None or not len(lengths) or lengths.max() <= max_length:
+    return lengths
+  parts = -(-lengths // max_length)
+  cut = np.minimum(max_length, lengths[:, None] - max_length * np.arange(parts.max()))
+  return cut[cut > 0]
 
 
 def _drop_last(buf: list[dict[str, np.ndarray]], n: int) -> list[dict[str, np.ndarray]]:
