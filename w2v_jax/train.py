@@ -44,36 +44,37 @@ def train_and_evaluate(config: config_lib.Config, workdir: str, *,
   checkpoint = run.begin(config, resume)
   t_setup = time.perf_counter()
   place = placement_lib.make_placement(config.devices, config.examples.batch_size)
-  corpus = pipeline.load(config, run.cache, objective.needs(), place.batch_size)
-  vocab_lib.save_vocab(corpus.vocab, run.file("vocab.tsv"))
-  logging.info("vocabulary %d words, %d tokens (%d raw), %d steps, %s step", len(corpus.vocab),
-               len(corpus.corpus.ids), corpus.corpus.raw_words, corpus.total_steps,
+  needs = objective.needs()
+  prepared = pipeline.load(config, run.cache, needs, place.batch_size)
+  vocab, rows, generic = prepared.vocab, place.rows(len(prepared.vocab)), (
+      config.devices.step == "generic")
+  vocab_lib.save_vocab(vocab, run.file("vocab.tsv"))
+  logging.info("vocabulary %d words, %d tokens (%d raw), %d steps, %s step", len(vocab),
+               len(prepared.corpus.ids), prepared.corpus.raw_words, prepared.total_steps,
                config.devices.step)
-  tx, schedule = step_lib.optimizer_for(config.optimizer, tx, corpus.total_steps)
-  vocab, generic = corpus.vocab, config.devices.step == "generic"
-  features = pipeline.features(config, vocab, objective.needs(), place.rows(len(vocab)),
-                               place.batch_size, place.replicas, generic)
+  tx, schedule = step_lib.optimizer_for(config.optimizer, tx, prepared.total_steps)
+  features = pipeline.features(config, vocab, needs, rows, place.batch_size, place.replicas,
+                               generic)
   state, step, position, words = placement_lib.placed_state(place, lambda: (
-      step_lib.create_train_state(jax.random.PRNGKey(config.run.seed),
-                                  objective.tables(place.rows(len(vocab))),
+      step_lib.create_train_state(jax.random.PRNGKey(config.run.seed), objective.tables(rows),
                                   config.objective.embedding_dim, tx, features.noise,
                                   config.objective.init)), checkpoint, data.Position())
-  start = loop.Start(step, position, words)
   if generic:
     train_fn = place.compile(state, tx, objective)
   else:  # The kernel draws what the pipeline would add (negatives, paths, n-grams) itself.
     kernel = fused.Kernel(objective.fused(), config.examples.window_size,
                           config.examples.dynamic_window, config.devices.threads)
-    train_fn = place.compile_fused(kernel, tx, pipeline.lookups(config, vocab, objective.needs()))
+    train_fn = place.compile_fused(kernel, tx, pipeline.lookups(config, vocab, needs))
   setup_seconds = time.perf_counter() - t_setup
 
   log = logs.MetricLog(run.path)
-  ngrams = objective.needs().ngrams
-  result, wait_seconds = _loop(config, run, place, log, objective=objective, corpus=corpus,
+  result, wait_seconds = _loop(config, run, place, log, objective=objective, prepared=prepared,
                                outputs=features.outputs, state=state, train_fn=train_fn,
-                               start=start, schedule=schedule, should_stop=should_stop)
+                               start=loop.Start(step, position, words), schedule=schedule,
+                               should_stop=should_stop)
   del state
-  summary = _finish(config, run, place, ngrams=ngrams, corpus=corpus, result=result, log=log)
+  summary = _finish(config, run, place, ngrams=needs.ngrams, prepared=prepared, result=result,
+                    log=log)
   # The loop's wait for the next block is an upper bound on the step's idle time: calls still
   # in flight may have been computing then.
   summary.update(setup_seconds=setup_seconds, replicas=place.replicas, step=config.devices.step,
@@ -84,17 +85,17 @@ def train_and_evaluate(config: config_lib.Config, workdir: str, *,
   return summary
 
 
-def _loop(config, run, place, log, *, objective, corpus, outputs, state, train_fn, start,
+def _loop(config, run, place, log, *, objective, prepared, outputs, state, train_fn, start,
           schedule, should_stop) -> tuple[loop.LoopResult, float]:
   """The loop over the prefetched blocks: its result and the time it waited for them."""
   stream = data.Prefetcher(
-      pipeline.blocks(config, corpus.source, outputs, place.batch_size, start.position),
+      pipeline.blocks(config, prepared.source, outputs, place.batch_size, start.position),
       transform=lambda b: (place.put_batches(b.batches, objective), b))
   hooks = _hooks(config, run, place, log, ngrams=objective.needs().ngrams,
-                 words=corpus.vocab.words, should_stop=should_stop, start=start.step,
-                 total_steps=corpus.total_steps)
+                 words=prepared.vocab.words, should_stop=should_stop, start=start.step,
+                 total_steps=prepared.total_steps)
   schedules = loop.Schedules(config.run.log_every, config.run.checkpoint_every,
-                             config.run.eval_every_epoch, schedule, corpus.corpus.raw_words)
+                             config.run.eval_every_epoch, schedule, prepared.corpus.raw_words)
   try:
     return (loop.run(state, memory.releasing_after_first_call(train_fn), stream, schedules,
                      hooks, start), stream.wait_seconds)
@@ -131,13 +132,13 @@ def _evaluate(config, words, vectors, composer) -> dict[str, float]:
                                    composer)
 
 
-def _finish(config, run, place, *, ngrams, corpus, result, log) -> dict[str, Any]:
+def _finish(config, run, place, *, ngrams, prepared, result, log) -> dict[str, Any]:
   """The final checkpoint and the vector files, the final evaluation, the summary.
 
   The checkpoint is written while the vector files are formatted (the disk works beside the
   CPU: ~3 s of 840 MB with subwords); both are complete before the vectors count as written.
   """
-  vocab, words = corpus.vocab, list(corpus.vocab.words)
+  vocab, words, raw_words = prepared.vocab, list(prepared.vocab.words), prepared.corpus.raw_words
   payload = place.to_host(checkpoint_lib.run_payload(result.state, result.position, result.words))
   with concurrent.futures.ThreadPoolExecutor(1, "w2v-checkpoint") as pool:
     saving = (pool.submit(checkpoint_lib.save, run.checkpoints, result.step, payload)
@@ -146,8 +147,7 @@ def _finish(config, run, place, *, ngrams, corpus, result, log) -> dict[str, Any
     try:
       table = lambda name: place.table(result.state, name)  # noqa: E731
       vectors, composer = export.word_vectors(table, words, ngrams)
-      model = composer and export.fasttext_model(config, table, vocab, composer,
-                                                 corpus.corpus.raw_words)
+      model = composer and export.fasttext_model(config, table, vocab, composer, raw_words)
       result.state = None  # Export and evaluation had been the peak: free the tables first.
       memory.release_freed()
       if run.primary:
@@ -164,11 +164,11 @@ def _finish(config, run, place, *, ngrams, corpus, result, log) -> dict[str, Any
   results = result.eval_results  # The last epoch's evaluation, of the same vectors.
   if not results:
     results = _evaluate(config, words, vectors, composer)
-    log.write(result.step, {"epoch": result.words / corpus.corpus.raw_words, **results})
+    log.write(result.step, {"epoch": result.words / raw_words, **results})
   log.close()  # HParams are the sweep launcher's to write: it knows what the runs vary.
   seconds = max(result.train_seconds, 1e-9)
   return {"status": "done", "config": config.flat(), "steps": result.step,
-          "vocab_size": len(vocab), "raw_words": corpus.corpus.raw_words,
+          "vocab_size": len(vocab), "raw_words": raw_words,
           "final_loss": result.last["loss"], "final_accuracy": result.last.get("accuracy"),
           "train_seconds": result.train_seconds, "vectors_written_time": written,
           "words_per_sec": (result.words - result.words_start) / seconds,
