@@ -245,8 +245,10 @@ def w2v_jax_worker(flags: dict, extra: dict) -> dict:
   if extra.get("schedule") == "gensim_corpus_file":
     lr, epochs = config.optimizer.learning_rate, config.run.epochs
     workers, ratio = os.cpu_count() or 1, config.optimizer.min_learning_rate_ratio
-    tx = lambda total_steps: optax.sgd(gensim_corpus_file_schedule(  # noqa: E731
-        lr, total_steps, epochs, workers, ratio))
+
+    def tx(total_steps: int) -> optax.GradientTransformation:
+      return optax.sgd(gensim_corpus_file_schedule(lr, total_steps, epochs, workers, ratio))
+
     if config.devices.step == "auto":  # SGD: the fused step trains it as the built-in one.
       config = config.replace(step="fused")
   placement.use_host_devices(config.devices.replicas)  # As experiments.train does.

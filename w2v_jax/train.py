@@ -7,6 +7,7 @@ fused, loop, export, evaluate); this file only puts them in order.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -145,7 +146,7 @@ def _finish(config, run, place, *, ngrams, prepared, result, log) -> dict[str, A
               if run.primary else None)
     del payload  # On the CPU the host copy shares the device buffers: no second state.
     try:
-      table = lambda name: place.table(result.state, name)  # noqa: E731
+      table = functools.partial(place.table, result.state)
       vectors, composer = export.word_vectors(table, words, ngrams)
       model = composer and export.fasttext_model(config, table, vocab, composer, raw_words)
       result.state = None  # Export and evaluation had been the peak: free the tables first.
