@@ -276,7 +276,7 @@ def blocks(
     yield emit(begin, Position(total, 0), words_before[-1])
 
 
-def _pack(lengths: list[int], first: int, width: int, row: int, fill: int, rows: int,
+def _pack(lengths: list[int], first: int, width: int, row: int, fill: int, rows: int, *,
           positions: bool = True) -> tuple[int, list[int], int, int]:
   """Greedy packing: sentences lengths[first:] from row `row`, token `fill` on, each followed by
   one -1, a sentence that does not fit starting the next row. Returns (the first sentence not

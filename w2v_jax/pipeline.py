@@ -136,7 +136,8 @@ class Features:
 
 
 def features(config: config_lib.Config, vocab: vocab_lib.Vocab, needs: objectives.Needs,
-             rows: int, batch_size: int, replicas: int = 1, generic: bool = True) -> Features:
+             rows: int, batch_size: int, *, replicas: int = 1, generic: bool = True
+             ) -> Features:
   """`needs` for the generic step: negatives over `rows` ids, the tree, the n-gram rows (one
   group of columns per replica, each with its own slots). Nothing for the fused step
   (`generic` False), which draws them itself (`lookups`)."""

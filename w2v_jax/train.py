@@ -54,8 +54,8 @@ def train_and_evaluate(config: config_lib.Config, workdir: str, *,
                len(prepared.corpus.ids), prepared.corpus.raw_words, prepared.total_steps,
                config.devices.step)
   tx, schedule = step_lib.optimizer_for(config.optimizer, tx, prepared.total_steps)
-  features = pipeline.features(config, vocab, needs, rows, place.batch_size, place.replicas,
-                               generic)
+  features = pipeline.features(config, vocab, needs, rows, place.batch_size,
+                               replicas=place.replicas, generic=generic)
   state, step, position, words = placement_lib.placed_state(place, lambda: (
       step_lib.create_train_state(jax.random.PRNGKey(config.run.seed), objective.tables(rows),
                                   config.objective.embedding_dim, tx, features.noise,
