@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import os
 import subprocess
 import sys
@@ -78,12 +77,8 @@ def _status_kb(pid: int) -> dict[str, int]:
 
 def run_watched(system: str, flags: dict) -> dict:
   """`systems.run_worker`, with the worker's memory sampled from outside while it runs."""
-  payload = json.dumps({"flags": flags, "extra": {}})
-  env = dict(os.environ,
-             PYTHONPATH=systems.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  proc = subprocess.Popen([sys.executable, os.path.join(systems.ROOT, "benchmarks", "systems.py"),
-                           system, payload], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, env=env)
+  argv, env = systems.worker_command(system, flags)
+  proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
   peaks: dict[str, int] = {}
   done = threading.Event()
 
@@ -98,9 +93,7 @@ def run_watched(system: str, flags: dict) -> dict:
   out, err = proc.communicate()
   done.set()
   watcher.join()
-  if proc.returncode != 0:
-    raise RuntimeError(f"{system} worker failed:\n{err[-3000:]}")
-  report = json.loads(out.strip().splitlines()[-1])
+  report = systems.worker_report(system, proc.returncode, out, err)
   report.update({f"sampled_peak_{k.lower()}_mb": v / 1024 for k, v in peaks.items()})
   return report
 

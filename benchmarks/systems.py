@@ -71,13 +71,29 @@ def run_worker(system: str, flags: dict, extra: dict | None = None) -> dict:
   """Trains `system` in a subprocess; returns its JSON report (timings, RSS, scores)."""
   if system == "gensim":
     plain_text(flags["corpus"][0])  # A one-off preparation: made here, outside every clock.
+  argv, env = worker_command(system, flags, extra)
+  result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+  return worker_report(system, result.returncode, result.stdout, result.stderr)
+
+
+def worker_command(system: str, flags: dict, extra: dict | None = None
+                   ) -> tuple[list[str], dict[str, str]]:
+  """The command line and environment of a worker training `system`: this file, run."""
   payload = json.dumps({"flags": flags, "extra": extra or {}})
   env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  result = subprocess.run([sys.executable, os.path.abspath(__file__), system, payload],
-                          capture_output=True, text=True, env=env, check=False)
-  if result.returncode != 0:
-    raise RuntimeError(f"{system} worker failed:\n{result.stderr[-3000:]}")
-  return json.loads(result.stdout.strip().splitlines()[-1])
+  return [sys.executable, os.path.abspath(__file__), system, payload], env
+
+
+def worker_report(system: str, returncode: int, stdout: str, stderr: str) -> dict:
+  """A finished worker's JSON report (its last line); RuntimeError with its stderr if it failed."""
+  if returncode != 0:
+    raise RuntimeError(f"{system} worker failed:\n{stderr[-3000:]}")
+  return json.loads(stdout.strip().splitlines()[-1])
+
+
+def gensim_workers() -> int:
+  """gensim's workers: one per core, as w2v_jax's threads."""
+  return os.cpu_count() or 1
 
 
 def plain_text(path: str) -> str:
@@ -149,7 +165,7 @@ def gensim_worker(flags: dict, extra: dict) -> dict:
                 sg=int(o.model == "skipgram"), hs=int(o.hs), negative=o.num_ns, cbow_mean=1,
                 min_count=config.corpus.min_count, sample=e.subsample, alpha=lr,
                 min_alpha=lr * config.optimizer.min_learning_rate_ratio,
-                workers=extra.get("workers", os.cpu_count() or 1), epochs=r.epochs, seed=r.seed)
+                workers=gensim_workers(), epochs=r.epochs, seed=r.seed)
   if o.subwords:
     model = FastText(min_n=o.minn, max_n=o.maxn, bucket=o.bucket, **shared)
   else:
@@ -244,7 +260,7 @@ def w2v_jax_worker(flags: dict, extra: dict) -> dict:
   tx = None
   if extra.get("schedule") == "gensim_corpus_file":
     lr, epochs = config.optimizer.learning_rate, config.run.epochs
-    workers, ratio = os.cpu_count() or 1, config.optimizer.min_learning_rate_ratio
+    workers, ratio = gensim_workers(), config.optimizer.min_learning_rate_ratio
 
     def tx(total_steps: int) -> optax.GradientTransformation:
       return optax.sgd(gensim_corpus_file_schedule(lr, total_steps, epochs, workers, ratio))
@@ -256,7 +272,6 @@ def w2v_jax_worker(flags: dict, extra: dict) -> dict:
   with tempfile.TemporaryDirectory(prefix="w2v_bench_") as workdir:
     summary = train.train_and_evaluate(config, workdir, tx=tx)
   combo = None if preset == "seed" else combo_name(config)
-  used = config_lib.from_flat(summary["config"])
   report = {"system": system_name("w2v_jax", preset, "" if combo in (None, "sg-ns") else combo,
                                   "subwords" if config.objective.subwords else ""),
             "combo": combo, "step": summary["step"], "threads": summary.get("threads"),
@@ -265,10 +280,10 @@ def w2v_jax_worker(flags: dict, extra: dict) -> dict:
             "words_per_sec": summary["words_per_sec"], "pairs_per_sec": summary["pairs_per_sec"],
             "pairs": summary["pairs_per_sec"] * summary["train_seconds"],
             "input_wait_fraction": summary["input_wait_fraction"],
-            "replicas": summary["replicas"], "sync_every": used.devices.sync_every,
-            "merge": used.devices.merge}
+            "replicas": summary["replicas"], "sync_every": config.devices.sync_every,
+            "merge": config.devices.merge}
   report.update({k.split("/", 1)[1]: v for k, v in summary.items() if k.startswith("eval/")})
-  return finish_report(report, used.run.epochs, summary.get("vectors_written_time"))
+  return finish_report(report, config.run.epochs, summary.get("vectors_written_time"))
 
 
 WORKERS = {"gensim": gensim_worker, "w2v_jax": w2v_jax_worker}

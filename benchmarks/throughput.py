@@ -244,26 +244,24 @@ def kernel_step_worker(path: str, combo: str, threads: int, calls: int = 0) -> d
   import jax  # pylint: disable=import-outside-toplevel
 
   from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
-  from w2v_jax import data, fused, huffman, negatives, pairs  # pylint: disable=import-outside-toplevel
-  from w2v_jax import corpus as corpus_lib  # pylint: disable=import-outside-toplevel
+  from w2v_jax import data, fused, objectives, pipeline  # pylint: disable=import-outside-toplevel
   from w2v_jax import step as step_lib  # pylint: disable=import-outside-toplevel
 
-  settings = systems.combo_flags(combo)
-  vocab, corpus = corpus_lib.build(config_lib.CorpusConfig(corpus=(path,), standardize="none"))
-  source = data.ExampleSource(corpus, np.ones(len(vocab)),
-                              config_lib.ExamplesConfig(layout="sentences"), seed=1)
+  config = config_lib.resolve(config_lib.make(
+      **systems.combo_flags(combo), corpus=(path,), standardize="none", seed=1),
+      step="fused", threads=threads)
+  objective = objectives.from_config(config.objective)
+  needs = objective.needs()
+  prepared = pipeline.load(config, None, needs, config.examples.batch_size)
   steps = 32
-  blocks = [b.batches for b in data.sentence_blocks(source, 1, config_lib.FUSED_TOKENS_PER_STEP,
-                                                     steps)]
-  kernel = fused.Kernel.of(model=settings["model"], num_ns=settings["num_ns"],
-                           hs=settings["hs"], threads=threads)
-  counts = vocab.counts
-  lookups = jax.device_put(fused.make_lookups(
-      pairs.word2vec_keep_prob(counts, 1e-3),
-      negatives.build_alias_table(negatives.unigram_probs(counts)) if kernel.rule.num_ns
-      else None, huffman.build_huffman(counts) if kernel.rule.hs else None))
-  tx = step_lib.make_optimizer("sgd", 0.025, len(blocks) * steps)
-  state = step_lib.create_train_state(jax.random.PRNGKey(1), kernel.tables(len(vocab)), 100, tx)
+  blocks = [b.batches for b in data.sentence_blocks(prepared.source, 1,
+                                                     config.examples.batch_size, steps)]
+  kernel = fused.Kernel(objective.fused(), config.examples.window_size,
+                        config.examples.dynamic_window, threads)
+  lookups = jax.device_put(pipeline.lookups(prepared, needs))
+  tx = step_lib.make_optimizer("sgd", config.optimizer.learning_rate, len(blocks) * steps)
+  state = step_lib.create_train_state(jax.random.PRNGKey(1), objective.tables(len(prepared.vocab)),
+                                      config.objective.embedding_dim, tx)
   fn = jax.jit(functools.partial(fused.train_steps, kernel=kernel, tx=tx), donate_argnums=0)
   state, metrics = fn(state, blocks[0], lookups)
   jax.block_until_ready(state)
@@ -277,7 +275,7 @@ def kernel_step_worker(path: str, combo: str, threads: int, calls: int = 0) -> d
   seconds = time.perf_counter() - t0
   pairs_done = sum(float(np.sum(m["pairs"] * m["count"])) for m in out)
   tokens = sum(int((b["tokens"] >= 0).sum()) for b in timed)
-  raw_per_token = corpus.raw_words / len(corpus.ids)
+  raw_per_token = prepared.corpus.raw_words / len(prepared.corpus.ids)
   return {"pairs_per_sec": pairs_done / seconds, "words_per_sec": tokens * raw_per_token / seconds,
           "pairs_per_word": pairs_done / (tokens * raw_per_token), "seconds": seconds}
 

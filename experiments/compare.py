@@ -62,15 +62,6 @@ def find_runs(paths: Sequence[str]) -> list[str]:
   return list(dict.fromkeys(os.path.normpath(p) for p in found))
 
 
-def read_json(path: str) -> Any:
-  """The parsed file, or None if it is missing or not (yet) valid JSON."""
-  try:
-    with open(path, encoding="utf-8") as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return None
-
-
 def read_metrics(run_dir: str) -> list[dict[str, Any]]:
   """metrics.jsonl's objects; a half-written last line (a live run) is skipped."""
   rows = []
@@ -98,15 +89,16 @@ def _preset(run_dir: str) -> str | None:
 
 def load_run(run_dir: str, name: str | None = None) -> Run:
   """Reads summary.json, else config.json, status.json and the last lines of metrics.jsonl."""
-  summary = read_json(os.path.join(run_dir, "summary.json"))
+  summary = io_utils.read_json(os.path.join(run_dir, "summary.json"))
   if isinstance(summary, dict):
-    config = dict(summary.get("config") or read_json(os.path.join(run_dir, "config.json")) or {})
+    config = dict(summary.get("config")
+                  or io_utils.read_json(os.path.join(run_dir, "config.json")) or {})
     results = {k: v for k, v in summary.items()
                if k in _LEAD_RESULTS + _TAIL_RESULTS or k.startswith("eval/")}
     status = summary.get("status", "done")
   else:
-    config = dict(read_json(os.path.join(run_dir, "config.json")) or {})
-    status_file = read_json(os.path.join(run_dir, "status.json"))
+    config = dict(io_utils.read_json(os.path.join(run_dir, "config.json")) or {})
+    status_file = io_utils.read_json(os.path.join(run_dir, "status.json"))
     status = status_file.get("status", "unknown") if isinstance(status_file, dict) else "unknown"
     results = {}
     for row in read_metrics(run_dir):

@@ -15,7 +15,6 @@ exits with 128 + signal; a second signal kills them.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shlex
 import signal
@@ -36,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run_state(run_dir: str) -> str:
   """'done' (summary.json says so), 'resume' (a checkpoint exists), 'restart' or 'new'."""
-  summary = _read_json(os.path.join(run_dir, "summary.json"))
+  summary = io_utils.read_json(os.path.join(run_dir, "summary.json"))
   if summary is not None and summary.get("status") == "done":
     return "done"
   checkpoints = os.path.join(run_dir, "checkpoints")
@@ -47,17 +46,9 @@ def run_state(run_dir: str) -> str:
 
 def stale_flags(run_dir: str, point: Point) -> list[str]:
   """Swept flags whose value in a finished run's config differs from the point's."""
-  summary = _read_json(os.path.join(run_dir, "summary.json")) or {}
+  summary = io_utils.read_json(os.path.join(run_dir, "summary.json")) or {}
   config = summary.get("config", {})
   return [k for k, v in point.items() if k in config and config[k] != v]
-
-
-def _read_json(path: str) -> dict[str, Any] | None:
-  try:
-    with open(path, encoding="utf-8") as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return None
 
 
 @dataclasses.dataclass
@@ -179,7 +170,7 @@ class Launcher:
     run.returncode = run.proc.returncode
     run.seconds = time.monotonic() - run.started
     self.finished += 1
-    summary = _read_json(os.path.join(run.run_dir, "summary.json"))
+    summary = io_utils.read_json(os.path.join(run.run_dir, "summary.json"))
     if run.returncode == 0 and summary is not None:
       run.status = "done"
       detail = _short_results(summary)

@@ -60,12 +60,8 @@ def build_config() -> config_lib.Config:
   for field in _CONFIG_FIELDS:
     if FLAGS[field.name].present:
       value = FLAGS[field.name].value
-      if field.type == "tuple[str, ...]" or field.name == "corpus":
-        value = tuple(value)
-      elif field.type == "int | None":
-        value = value or None  # 0 = no limit.
-      overrides[field.name] = value
-  config = config_lib.presets()[FLAGS.preset].replace(**overrides)
+      overrides[field.name] = (value or None) if field.type == "int | None" else value  # 0: none.
+  config = config_lib.from_flat(overrides, base=config_lib.presets()[FLAGS.preset])
   for name in _CBOW_ONLY:
     if FLAGS[name].present and config.objective.model != "cbow":
       raise ValueError(f"--{name}: is a CBOW setting; it needs --model=cbow")

@@ -96,16 +96,16 @@ class Reference:
       self.t[t][i] += delta
 
   # ---- outputs: [(table, row, label, weight)] ----
-  def centre_outputs(self, centre, base, first):
+  def target_outputs(self, target, base, first):
     outs = []
     if self.k.hs:
-      for d in range(self.l.lengths[centre]):
-        outs.append(("tree", int(self.l.points[centre, d]), 1.0 - self.l.codes[centre, d], 1.0))
+      for d in range(self.l.lengths[target]):
+        outs.append(("tree", int(self.l.points[target, d]), 1.0 - self.l.codes[target, d], 1.0))
     if self.k.num_ns:
-      outs.append(("output", centre, 1.0, 1.0))
+      outs.append(("output", target, 1.0, 1.0))
       for k in range(self.k.num_ns):
         t = negative(base, first + k, self.l.noise.prob, self.l.noise.alias)
-        if t != centre:
+        if t != target:
           outs.append(("output", t, 0.0, 1.0))
     return outs
 
@@ -175,7 +175,7 @@ class Reference:
         yield centre, ctx, base
 
   def context_window(self, centre, ctx, base):
-    outs = self.centre_outputs(centre, base, 0)
+    outs = self.target_outputs(centre, base, 0)
     hs = [self.input_vector(w) for w, _ in ctx]
     errors, _ = self.predict(hs, outs)
     for (w, _), e in zip(ctx, errors):
@@ -183,7 +183,7 @@ class Reference:
 
   def context_pairs(self, centre, ctx, base):
     for w, slot in ctx:
-      outs = self.centre_outputs(centre, base, slot * self.k.num_ns)
+      outs = self.target_outputs(centre, base, slot * self.k.num_ns)
       errors, _ = self.predict([self.input_vector(w)], outs)
       self.add_to_inputs(w, errors[0])
 
@@ -192,7 +192,7 @@ class Reference:
     h = sum(self.t[t][i] for t, i in rows)
     if self.k.cbow != "sum":
       h = h / len(rows)
-    errors, _ = self.predict([h], self.centre_outputs(centre, base, 0))
+    errors, _ = self.predict([h], self.target_outputs(centre, base, 0))
     scale = 1.0 if self.k.cbow == "mean" else 1.0 / len(ctx)
     for w in ctx:
       self.add_to_inputs(w, scale * errors[0])
@@ -215,10 +215,6 @@ class Reference:
 
   def centre_pairs(self, centre, ctx, base):
     for w, slot in ctx:
-      outs = [("output", w, 1.0, 1.0)]
-      for k in range(self.k.num_ns):
-        t = negative(base, slot * self.k.num_ns + k, self.l.noise.prob, self.l.noise.alias)
-        if t != w:
-          outs.append(("output", t, 0.0, 1.0))
+      outs = self.target_outputs(w, base, slot * self.k.num_ns)
       errors, _ = self.predict([self.input_vector(centre)], outs)
       self.add_to_inputs(centre, errors[0])

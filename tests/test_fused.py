@@ -40,7 +40,7 @@ def _lookups(kernel, keep=True, subwords=False, counts=None):
 def _state(kernel, subwords=False, seed=0, rows=V):
   """Every table random, so that every term of every update shows."""
   tx = optax.sgd(LR)
-  tables = kernel.tables(rows, BUCKET if subwords else 0)
+  tables = _generic(kernel, subwords).tables(rows)
   state = step_lib.create_train_state(jax.random.PRNGKey(seed), tables, D, tx)
   params = {name: 0.3 * jax.random.normal(jax.random.PRNGKey(seed + 7 + i), t.shape)
             for i, (name, t) in enumerate(sorted(state.params.items()))}
@@ -226,7 +226,8 @@ def test_one_sentence_by_hand_against_word2vec_c():
   counts = np.array([0, 0, 5, 0])  # Only word 2 is ever a negative.
   lookups = _lookups(kernel, keep=False, counts=counts)
   tx = optax.sgd(0.1)
-  state = step_lib.create_train_state(jax.random.PRNGKey(0), kernel.tables(4), 2, tx)
+  state = step_lib.create_train_state(jax.random.PRNGKey(0), _generic(kernel, False).tables(4),
+                                      2, tx)
   syn0 = np.array([[0.1, -0.2], [0.3, 0.4], [0.0, 0.0], [0.0, 0.0]])
   syn1neg = np.array([[0.5, 0.1], [-0.3, 0.2], [0.2, -0.6], [0.0, 0.0]])
   state = state.replace(params={"input": jnp.asarray(syn0, jnp.float32),
@@ -257,7 +258,8 @@ def test_one_window_by_hand_against_fasttext():
   lookups = fused.make_lookups(
       noise=negatives.build_alias_table(negatives.unigram_probs(counts)), subwords=table)
   tx = optax.sgd(0.05)
-  state = step_lib.create_train_state(jax.random.PRNGKey(0), kernel.tables(3, 3), 2, tx)
+  tables = objectives.word2vec(num_ns=1, input="centre", bucket=3).tables(3)
+  state = step_lib.create_train_state(jax.random.PRNGKey(0), tables, 2, tx)
   wi = {"input": np.array([[0.2, 0.1], [-0.1, 0.3], [0.0, 0.0]]),
         "ngrams": np.array([[0.4, -0.2], [0.1, 0.1], [0.0, 0.0]])}
   wo = np.array([[0.3, 0.2], [0.1, -0.4], [-0.2, 0.5]])

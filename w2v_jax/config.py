@@ -315,8 +315,6 @@ class Config:
          "per-pair negatives need --layout=windows (a pair has one set already)"),
         (not (o.shared_negatives and e.fixed_training_set), "shared_negatives",
          "cannot be combined with --fixed_training_set (its negatives belong to examples)"),
-    ], _Flat(self))
-    _check([
         (input_word == "context" or o.centre_input_allowed, "skipgram_input",
          "centre needs --model=skipgram with negative sampling alone (--num_ns >= 1, no --hs, "
          "--loss=sigmoid)"),
@@ -325,7 +323,7 @@ class Config:
         (not o.window_negatives or (input_word == "centre" and o.negatives_per == "window"),
          "window_negatives", "needs the centre as skip-gram's input (--skipgram_input) and "
          "--negatives_per=window"),
-    ], o)
+    ], _Flat(self))
 
   def flat(self) -> dict[str, Any]:
     """{flag: value} over every section (tuples as lists: what config.json holds)."""
@@ -366,11 +364,6 @@ def make(**flags: Any) -> Config:
   return Config().replace(**flags)
 
 
-def get(config: Config, flag: str) -> Any:
-  """The value of one flag."""
-  return getattr(getattr(config, SECTION_OF[flag]), flag)
-
-
 # ---- auto, resolved once ---------------------------------------------------------------------
 
 def resolve(config: Config, *, step: str, threads: int = 1) -> Config:
@@ -406,12 +399,6 @@ def resolve(config: Config, *, step: str, threads: int = 1) -> Config:
       step=step, threads=threads if step == "fused" else config.devices.threads)
 
 
-def is_resolved(config: Config) -> bool:
-  return (config.devices.step != "auto" and config.examples.layout != "auto"
-          and config.objective.init != "auto" and config.objective.skipgram_input != "auto"
-          and config.examples.batch_size > 0)
-
-
 # ---- resuming ------------------------------------------------------------------------------
 
 # Settings a resumed run may change: they decide what is logged, shown or saved (or, threads,
@@ -422,10 +409,16 @@ RESUME_MAY_CHANGE = frozenset({"log_every", "checkpoint_every", "eval_every_epoc
 BEFORE_ADDED = {"skipgram_input": "context", "step": "generic"}
 
 
+def with_settings_added_since(saved: Mapping[str, Any]) -> dict[str, Any]:
+  """A run's config.json, of any version of w2v_jax, with the settings added since it was
+  written at the value they had in effect."""
+  return {**BEFORE_ADDED, **saved}
+
+
 def saved_config(saved: Mapping[str, Any]) -> Config:
-  """The resolved Config of a run's config.json, of any version of w2v_jax (settings added
-  since take the value they had in effect; auto resolves as it did when it was saved)."""
-  values = {**BEFORE_ADDED, **{k: v for k, v in saved.items() if k in SECTION_OF}}
+  """The resolved Config of a run's config.json, of any version of w2v_jax (auto resolves as
+  it did when it was saved)."""
+  values = {k: v for k, v in with_settings_added_since(saved).items() if k in SECTION_OF}
   config = from_flat(values)
   return resolve(config, step=config.devices.step, threads=config.devices.threads)
 
@@ -436,7 +429,7 @@ def resume_differences(saved: Mapping[str, Any], config: Config) -> list[str]:
   try:
     was = saved_config(saved).flat()
   except (TypeError, ValueError):
-    was = {**BEFORE_ADDED, **saved}
+    was = with_settings_added_since(saved)
   now = config.flat()
   return [f"--{k}={now.get(k)!r} (the run has {was.get(k)!r})"
           for k in sorted(set(now) | set(was))

@@ -56,6 +56,7 @@ class Block:
   batches: dict[str, np.ndarray]
   end: Position  # Where the block after this one starts.
   words: float  # Raw corpus words consumed up to the end of this block (all epochs).
+  pairs: float = 0.0  # Its examples' (input, output) pairs; sentence blocks' step counts its own.
 
 
 def piece_bounds(offsets: np.ndarray, piece_tokens: int) -> np.ndarray:
@@ -251,7 +252,7 @@ def blocks(
       x = np.pad(x, [(0, size - len(x))] + [(0, 0)] * (x.ndim - 1))
       batches[key] = x.reshape(steps, batch_size, *x.shape[1:])
     outputs.add(batches, [source.seed, begin.piece, begin.offset, _NEGATIVES_STREAM])
-    return Block(batches, position, words)
+    return Block(batches, position, words, float(batches["mask"].sum()))
 
   begin = start
   for index in range(start.piece, total):
@@ -307,34 +308,32 @@ def sentence_blocks(
   total = source.num_pieces * epochs
   words_before = np.concatenate([[0.0], np.cumsum(np.tile(source.piece_words, epochs))])
   flat = np.full(steps * width, -1, np.int32)
-  row, fill, placed = 0, 0, False
+  row, fill = 0, 0  # fill > 0 once a sentence is placed: a row ends only for the next one.
 
   def emit(end: Position, words: float) -> Block:
-    nonlocal flat, row, fill, placed
+    nonlocal flat, row, fill
     block = Block({"tokens": flat.reshape(steps, width)}, end, words)
-    flat, row, fill, placed = np.full(steps * width, -1, np.int32), 0, 0, False
+    flat, row, fill = np.full(steps * width, -1, np.int32), 0, 0
     return block
 
   for index in range(start.piece, total):
     epoch, piece = divmod(index, source.num_pieces)
     ids, offsets = source.sentences(epoch, piece, max_length=width)
-    lengths = np.diff(offsets).tolist()
+    sizes = np.diff(offsets)
+    lengths = sizes.tolist()
     j = start.offset if index == start.piece else 0
     while j < len(lengths):
       end, starts, row, fill = _pack(lengths, j, width, row, fill, steps)
       if starts:
-        placed = True
-        count = np.asarray(lengths[j:end])
         # Each token's place: its sentence's start in the block plus its index in the sentence.
-        shift = np.repeat(np.asarray(starts) - offsets[j:end], count)
-        tokens = np.arange(offsets[j], offsets[end])
-        flat[tokens + shift] = ids[tokens]
+        shift = np.repeat(np.asarray(starts) - offsets[j:end], sizes[j:end])
+        flat[np.arange(offsets[j], offsets[end]) + shift] = ids[offsets[j]:offsets[end]]
       j = end
       if row == steps:  # Full: the next sentence starts the next block.
         position = Position(index + 1, 0) if j == len(lengths) else Position(index, j)
         yield emit(position, words_before[index]
                    + j / max(len(lengths), 1) * source.piece_words[piece])
-  if placed:
+  if fill:
     yield emit(Position(total, 0), words_before[-1])
 
 

@@ -181,7 +181,8 @@ def word_vectors(table: Callable[[str], np.ndarray], words: Sequence[str], ngram
 
 def fasttext_model(config: Any, table: Callable[[str], np.ndarray], vocab: Any,
                    composer: subwords_lib.SubwordVectors, raw_words: int) -> "FastTextModel":
-  """What a run with subwords writes as fastText's model.bin (`config`: its resolved Config)."""
+  """What a run with subwords writes as fastText's model.bin (`config`: its resolved Config;
+  the n-grams' settings those `composer` composes with)."""
   o = config.objective
   words = len(vocab)
   if o.num_ns:  # fastText's output side: NS's context rows, or HS's V - 1 inner nodes.
@@ -191,8 +192,8 @@ def fasttext_model(config: Any, table: Callable[[str], np.ndarray], vocab: Any,
     output[:words - 1] = table("tree")[:words - 1]
   args = fasttext_args(
       dim=o.embedding_dim, window=config.examples.window_size, epochs=config.run.epochs,
-      min_count=config.corpus.min_count, num_ns=o.num_ns, model=o.model, bucket=o.bucket,
-      minn=o.minn, maxn=o.maxn, subsample=config.examples.subsample)
+      min_count=config.corpus.min_count, num_ns=o.num_ns, model=o.model, bucket=composer.bucket,
+      minn=composer.minn, maxn=composer.maxn, subsample=config.examples.subsample)
   return FastTextModel(args, list(vocab.words), vocab.counts, raw_words, composer.word_rows,
                        output)
 
@@ -202,8 +203,7 @@ def write_run_files(directory: str, words: Sequence[str], vectors: np.ndarray,
   """A run's vector files (`write_vector_files`) and, with subwords, fastText's model.bin
   (`model`, its n-gram rows from `composer`, a subwords.SubwordVectors)."""
   if model is not None:
-    write_fasttext_bin(os.path.join(directory, "model.bin"), model,
-                       composer.ngram_rows[:int(model.args["bucket"])])
+    write_fasttext_bin(os.path.join(directory, "model.bin"), model, composer.ngram_rows)
   write_vector_files(directory, words, vectors)
 
 

@@ -61,10 +61,12 @@ class Rule:
       raise ValueError("the centre as input needs skip-gram with negative sampling alone")
     if not (self.num_ns or self.hs):
       raise ValueError("needs negatives (num_ns > 0) or hierarchical softmax")
+    if bool(self.window_draws) != (self.centre_input and not self.per_pair):
+      raise ValueError("window_draws (> 0) is for the centre as input, per window, alone")
 
   @property
   def centre_input(self) -> bool:
-    return self.model == "skipgram" and self.input == "centre"
+    return self.input == "centre"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,16 +86,6 @@ class Kernel:
     """`Kernel.of(model="cbow", window=3)`: a rule's and a kernel's settings together."""
     return cls(Rule(**rule), window, dynamic_window, threads)
 
-  def tables(self, vocab_size: int, bucket: int = 0) -> dict[str, int]:
-    """The tables it trains, as `objectives.Word2Vec.tables` names them."""
-    tables = {"input": vocab_size}
-    if bucket:
-      tables["ngrams"] = bucket
-    if self.rule.num_ns:
-      tables["output"] = vocab_size
-    if self.rule.hs:
-      tables["tree"] = vocab_size - 1
-    return tables
 
 
 @struct.dataclass
@@ -170,7 +162,7 @@ def apply(kernel: Kernel, params: dict[str, jax.Array], tokens_N: jax.Array, loo
       jnp.asarray(key, jnp.uint32).reshape(2), jnp.asarray(step, jnp.int32),
       cbow=rule.model == "cbow", centre_input=rule.centre_input, per_pair=rule.per_pair,
       num_ns=np.int64(rule.num_ns),
-      window_draws=np.int64(rule.window_draws if rule.centre_input else 0),
+      window_draws=np.int64(rule.window_draws),
       hs=rule.hs, cbow_mode=np.int64(CBOW_MODES.index(rule.cbow)),
       window=np.int64(kernel.window), dynamic_window=kernel.dynamic_window,
       subsample=lookups.keep is not None, subwords=lookups.ngram_ids is not None,

@@ -114,5 +114,14 @@ def json_safe(obj: Any) -> Any:
   return obj
 
 
+def read_json(path: str) -> Any:
+  """The parsed file, or None if it is missing or not (yet) valid JSON."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
 def atomic_write_json(path: str, obj: Any) -> None:
   atomic_write_text(path, json.dumps(json_safe(obj), indent=2, sort_keys=True) + "\n")

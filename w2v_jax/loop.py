@@ -172,8 +172,7 @@ def run(state: Any, train_fn: Callable, stream: Iterable, schedules: Schedules, 
     sums.add(metrics, keep=CALLS_IN_FLIGHT)
     steps_in_block = next(iter(block.batches.values())).shape[0]
     step += steps_in_block
-    if "mask" in block.batches:  # Else the step counts its pairs (MetricSums.pairs).
-      pairs += float(block.batches["mask"].sum())
+    pairs += block.pairs  # Sentence blocks' pairs: the step counts them (MetricSums.pairs).
     words, position = block.words, block.end
     hooks.progress.update(steps_in_block)
     stop = hooks.should_stop()

@@ -86,10 +86,6 @@ class Needs:
   paths: bool = False  # The centres' Huffman paths: "points", "codes", "path_mask" [B, L].
   ngrams: NgramRows | None = None  # "ngrams", "ngram_slots" int32 [C] (`Subwords.of_slots`).
 
-  def merge(self, other: "Needs") -> "Needs":
-    return Needs(self.negatives or other.negatives, self.paths or other.paths,
-                 self.ngrams or other.ngrams)
-
 
 @typing.runtime_checkable
 class Objective(Protocol):
@@ -226,21 +222,16 @@ class Cbow(SkipGram):
 
 
 @dataclasses.dataclass(frozen=True)
-class CentreSkipGram:
+class CentreSkipGram(SkipGram):
   """fastText's skip-gram: the centre's input row predicts each live context word, so a window
-  reads (and composes) one input row. The prediction's weights are its pairs' mask [S]."""
+  reads (and composes) one input row, [1, D]; `hidden` is skip-gram's, whose weights are then
+  the pairs' mask [S]."""
 
   targets = CONTEXTS
 
   def input_words(self, batch: Batch) -> tuple[jax.Array, jax.Array]:
     """The centre as the one input slot, [B, 1]; live when the window has a context."""
     return batch["centres"][:, None], jnp.any(batch["mask"] > 0, axis=1, keepdims=True)
-
-  def hidden(self, vectors, example, subwords):
-    h_1xD = vectors["inputs"]
-    if subwords is not None:
-      h_1xD = subwords.inputs(h_1xD, vectors, example)
-    return h_1xD, example["mask"]
 
 
 Encoder = SkipGram | Cbow | CentreSkipGram
@@ -267,6 +258,14 @@ def _valid(skip_positive: bool, negatives: jax.Array, positives: jax.Array) -> j
   if skip_positive:
     return (negatives != positives).astype(jnp.float32)
   return jnp.ones(jnp.broadcast_shapes(negatives.shape, positives.shape), jnp.float32)
+
+
+def _window_weights(skip_positive: bool, num_ns: int, negatives_K: jax.Array,
+                    contexts_S: jax.Array) -> jax.Array:
+  """[S, K]: each of a window's K shared negatives weighs num_ns / K for every pair (context)
+  it may be a negative of."""
+  return (num_ns / len(negatives_K)) * _valid(skip_positive, negatives_K[None, :],
+                                              contexts_S[:, None])
 
 
 def _draw(key: jax.Array, state: Any, draws: NegativeDraws, shape: tuple[int, ...]) -> jax.Array:
@@ -327,8 +326,7 @@ class NegativeSampling:
         valid = jnp.concatenate([jnp.ones((len(mask_S), 1)), valid_SxK], axis=1)
         # One h for all [S, 1 + K] rows: a matrix-vector product (its gradient an outer product).
         return losses.logit_loss(vectors["outputs"] @ h_D, mask_S, valid)
-      valid_SxK = _valid(self.skip_positive, negatives[None, :], contexts_S[:, None])
-      weights_SxK = (self.num_ns / len(negatives)) * valid_SxK
+      weights_SxK = _window_weights(self.skip_positive, self.num_ns, negatives, contexts_S)
       return losses.context_loss(h_D, mask_S, vectors["outputs"], weights_SxK)
     valid = _valid(self.skip_positive, negatives, example["centres"])
     # Column 0 of the outputs is the centre, always valid.
@@ -362,8 +360,7 @@ class SharedPool:
     negatives = example["negatives"]
     if targets == CONTEXTS:
       contexts_S, h_D = example["contexts"], h[0]
-      valid_SxK = _valid(self.skip_positive, negatives[None, :], contexts_S[:, None])
-      weights_SxK = (self.num_ns / len(negatives)) * valid_SxK
+      weights_SxK = _window_weights(self.skip_positive, self.num_ns, negatives, contexts_S)
       return losses.context_logit_loss(vectors["outputs"] @ h_D, vectors["pool"] @ h_D, weight,
                                        weights_SxK)
     valid = _valid(self.skip_positive, negatives, example["centres"])

@@ -55,9 +55,8 @@ def load(config: config_lib.Config, cache_dir: str | None, needs: objectives.Nee
   source = data.ExampleSource(corpus, keep, examples, config.run.seed, skip_id=vocab.pad_id,
                               draw_negatives=_example_negatives(config, vocab, needs))
   if examples.layout == "sentences":
-    total_steps = data.count_sentence_steps(source, config.run.epochs, batch_size)
-    if not _has_pairs(corpus, keep):
-      total_steps = 0
+    total_steps = (data.count_sentence_steps(source, config.run.epochs, batch_size)
+                   if _has_pairs(corpus, keep) else 0)
   else:
     total_steps = data.count_steps(source, config.run.epochs, batch_size)
   if total_steps == 0:
@@ -70,6 +69,9 @@ def _has_pairs(corpus: corpus_lib.Corpus, keep: np.ndarray) -> bool:
   """Whether the fused step may find pairs: sentences of two words or more, and in them more
   than one word expected to survive subsampling (its count without drawing it)."""
   lengths = np.diff(corpus.offsets)
+  paired = int(lengths[lengths >= 2].sum())
+  if paired * float(keep.min(initial=1.0)) >= 2:  # Without a pass over the tokens.
+    return True
   in_pairs = np.repeat(lengths >= 2, lengths)
   return bool(in_pairs.any()) and keep[np.asarray(corpus.ids)[in_pairs]].sum() >= 2
 
@@ -143,12 +145,11 @@ def features(config: config_lib.Config, vocab: vocab_lib.Vocab, needs: objective
   (`generic` False), which draws them itself (`lookups`)."""
   if not generic:
     return Features(data.Outputs(), None)
-  added = {"tree": huffman.build_huffman(vocab.counts) if needs.paths else None}
-  if needs.ngrams is not None:  # The vocabulary's n-gram rows, computed once.
-    g = needs.ngrams
-    added["subwords"] = subwords_lib.subwords(vocab.words, g.minn, g.maxn, g.bucket)
-    added["subword_chunks"] = replicas
-    added["centre_inputs"] = g.of == "centres"
+  tree, grams = _tree_and_ngrams(vocab, needs)
+  added = {"tree": tree}
+  if grams is not None:
+    added.update(subwords=grams, subword_chunks=replicas,
+                 centre_inputs=needs.ngrams.of == "centres")
   if config.examples.fixed_training_set:  # The examples carry their negatives.
     return Features(data.Outputs(**added), None)
   noise = noise_table(needs.negatives, vocab, rows)
@@ -158,18 +159,23 @@ def features(config: config_lib.Config, vocab: vocab_lib.Vocab, needs: objective
   return Features(data.Outputs(**added), noise)
 
 
-def lookups(config: config_lib.Config, vocab: vocab_lib.Vocab, needs: objectives.Needs):
+def lookups(prepared: Data, needs: objectives.Needs):
   """`needs` for the fused kernel (host arrays): keep probabilities, noise, tree, n-grams."""
   from w2v_jax import fused  # pylint: disable=import-outside-toplevel
 
-  examples = config.examples
-  g = needs.ngrams
+  vocab, source = prepared.vocab, prepared.source
+  tree, grams = _tree_and_ngrams(vocab, needs)
   return fused.make_lookups(
-      keep=keep_probabilities(examples, vocab) if examples.subsampling == "word2vec" else None,
-      noise=noise_table(needs.negatives, vocab, len(vocab)),
-      tree=huffman.build_huffman(vocab.counts) if needs.paths else None,
-      subwords=None if g is None else subwords_lib.subwords(vocab.words, g.minn, g.maxn,
-                                                            g.bucket))
+      keep=source.keep_prob if source.settings.subsampling == "word2vec" else None,
+      noise=noise_table(needs.negatives, vocab, len(vocab)), tree=tree, subwords=grams)
+
+
+def _tree_and_ngrams(vocab: vocab_lib.Vocab, needs: objectives.Needs
+                     ) -> tuple[huffman.HuffmanTree | None, subwords_lib.Subwords | None]:
+  """The Huffman tree and the vocabulary's n-gram rows, where `needs` asks for them."""
+  g = needs.ngrams
+  return (huffman.build_huffman(vocab.counts) if needs.paths else None,
+          None if g is None else subwords_lib.subwords(vocab.words, g.minn, g.maxn, g.bucket))
 
 
 def blocks(config: config_lib.Config, source: data.ExampleSource, outputs: data.Outputs,

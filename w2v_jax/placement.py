@@ -69,8 +69,12 @@ def use_host_devices(replicas: int) -> None:
   """
   if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
     return
-  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-  jax.config.update("jax_num_cpu_devices", replicas or cores or 1)
+  jax.config.update("jax_num_cpu_devices", replicas or _cores())
+
+
+def _cores() -> int:
+  """The cores this process may run on."""
+  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def replica_count(requested: int) -> int:
@@ -151,9 +155,7 @@ def choose_step(config: config_lib.Config, fused_rule: Any, builtin_optimizer: b
 
 def thread_count(requested: int) -> int:
   """--threads, or the cores this process may run on."""
-  if requested:
-    return requested
-  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+  return requested or _cores()
 
 
 def _one_model(batch_size: int, table_sharding: str) -> Placement:

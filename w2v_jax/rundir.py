@@ -65,7 +65,7 @@ class RunDir:
     """The step the run saved here trains with (generic for a run saved before there was a
     choice); None if no run was started here."""
     saved = self.saved_config()
-    return {**config_lib.BEFORE_ADDED, **saved}.get("step") if saved else None
+    return config_lib.with_settings_added_since(saved).get("step") if saved else None
 
   def check_resumable(self, config: config_lib.Config) -> None:
     """Refuses (ValueError) to resume a run with settings other than those it started with."""

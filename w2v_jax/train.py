@@ -65,12 +65,12 @@ def train_and_evaluate(config: config_lib.Config, workdir: str, *,
   else:  # The kernel draws what the pipeline would add (negatives, paths, n-grams) itself.
     kernel = fused.Kernel(objective.fused(), config.examples.window_size,
                           config.examples.dynamic_window, config.devices.threads)
-    train_fn = place.compile_fused(kernel, tx, pipeline.lookups(config, vocab, needs))
+    train_fn = place.compile_fused(kernel, tx, pipeline.lookups(prepared, needs))
   setup_seconds = time.perf_counter() - t_setup
 
   log = logs.MetricLog(run.path)
-  result, wait_seconds = _loop(config, run, place, log, objective=objective, prepared=prepared,
-                               outputs=features.outputs, state=state, train_fn=train_fn,
+  result, wait_seconds = _loop(config, run, place, log, objective=objective, ngrams=needs.ngrams,
+                               prepared=prepared, outputs=features.outputs, state=state, train_fn=train_fn,
                                start=loop.Start(step, position, words), schedule=schedule,
                                should_stop=should_stop)
   del state
@@ -86,13 +86,13 @@ def train_and_evaluate(config: config_lib.Config, workdir: str, *,
   return summary
 
 
-def _loop(config, run, place, log, *, objective, prepared, outputs, state, train_fn, start,
-          schedule, should_stop) -> tuple[loop.LoopResult, float]:
+def _loop(config, run, place, log, *, objective, ngrams, prepared, outputs, state, train_fn,
+          start, schedule, should_stop) -> tuple[loop.LoopResult, float]:
   """The loop over the prefetched blocks: its result and the time it waited for them."""
   stream = data.Prefetcher(
       pipeline.blocks(config, prepared.source, outputs, place.batch_size, start.position),
       transform=lambda b: (place.put_batches(b.batches, objective), b))
-  hooks = _hooks(config, run, place, log, ngrams=objective.needs().ngrams,
+  hooks = _hooks(config, run, place, log, ngrams=ngrams,
                  words=prepared.vocab.words, should_stop=should_stop, start=start.step,
                  total_steps=prepared.total_steps)
   schedules = loop.Schedules(config.run.log_every, config.run.checkpoint_every,

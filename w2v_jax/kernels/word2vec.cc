@@ -84,7 +84,7 @@ inline float Sum(V16 v) {
 }
 
 // Arithmetic over rows of D floats. With D known at compile time (the dimensions
-// `Dispatch` instantiates) every loop below unrolls into straight-line vector code.
+// `Work::Run` instantiates) every loop below unrolls into straight-line vector code.
 template <int kD>
 class Rows {
  public:
@@ -226,18 +226,20 @@ struct Metrics {
 };
 
 // One window's outputs: the hierarchical-softmax nodes first (`nodes` of them), then the
-// negative-sampling rows (the positive, then negatives), each with its label and loss weight.
+// negative-sampling rows (the positive, then negatives), each with its label and its scale: the
+// step's learning rate times the row's loss weight.
 struct Outputs {
+  float lr = 1.f;
   std::vector<float*> rows;
-  std::vector<float> labels, weights;
+  std::vector<float> labels, scales;
   int64_t nodes = 0;
 
   int64_t size() const { return static_cast<int64_t>(rows.size()); }
-  void Clear() { rows.clear(); labels.clear(); weights.clear(); nodes = 0; }
+  void Clear() { rows.clear(); labels.clear(); scales.clear(); nodes = 0; }
   void Add(float* row, float label, float weight = 1.f) {
     rows.push_back(row);
     labels.push_back(label);
-    weights.push_back(weight);
+    scales.push_back(weight * lr);
   }
 };
 
@@ -248,7 +250,8 @@ class Worker {
  public:
   Worker(const Settings& s, const Tables& t, const Lookups& l, uint64_t key, uint64_t step,
          float lr)
-      : s_(s), t_(t), l_(l), key_(key), step_(step), lr_(lr), r_(t.dim), D_(r_.size()) {
+      : s_(s), t_(t), l_(l), key_(key), step_(step), r_(t.dim), D_(r_.size()) {
+    out_.lr = lr;
     const int64_t slots = 2 * s.window;
     const int64_t outputs = std::max<int64_t>(1 + s.num_ns, slots + s.window_draws) + l.path_width;
     hidden_.resize((slots + 1) * D_);
@@ -257,7 +260,6 @@ class Worker {
     logits_.resize((slots + 1) * outputs);
     grads_.resize(logits_.size());
     losses_.resize(logits_.size());
-    scales_.resize(outputs);
   }
 
   // The sentences of tokens[begin:end) (whole ones: -1 separates them).
@@ -304,10 +306,10 @@ class Worker {
       const int32_t centre = words_[c];
       if (s_.cbow) {
         Cbow(centre, rng);
-      } else if (s_.centre_input) {
-        s_.per_pair ? CentrePairs(centre, rng) : CentreWindow(centre, rng);
+      } else if (s_.per_pair) {
+        Pairs(centre, rng);
       } else {
-        s_.per_pair ? ContextPairs(centre, rng) : ContextWindow(centre, rng);
+        s_.centre_input ? CentreWindow(centre, rng) : ContextWindow(centre, rng);
       }
     }
   }
@@ -361,23 +363,23 @@ class Worker {
 
   // ---- Outputs ----
 
-  // The centre's path (hierarchical softmax), then the centre and the negatives of draws
+  // The target's path (hierarchical softmax), then the target and the negatives of draws
   // [first, first + num_ns) that differ from it (negative sampling).
-  void CentreOutputs(int32_t centre, const Counter& rng, uint64_t first) {
+  void TargetOutputs(int32_t target, const Counter& rng, uint64_t first) {
     out_.Clear();
     if (s_.hs) {
-      const int64_t length = l_.lengths[centre];
+      const int64_t length = l_.lengths[target];
       for (int64_t d = 0; d < length; ++d) {
-        const int64_t at = static_cast<int64_t>(centre) * l_.path_width + d;
+        const int64_t at = static_cast<int64_t>(target) * l_.path_width + d;
         out_.Add(t_.tree + static_cast<int64_t>(l_.points[at]) * D_, 1.f - l_.codes[at]);
       }
       out_.nodes = length;
     }
     if (s_.num_ns) {
-      out_.Add(OutputRow(centre), 1.f);
+      out_.Add(OutputRow(target), 1.f);
       for (int64_t k = 0; k < s_.num_ns; ++k) {
         const int32_t t = Negative(rng, first + k);
-        if (t != centre) out_.Add(OutputRow(t), 0.f);
+        if (t != target) out_.Add(OutputRow(t), 0.f);
       }
     }
   }
@@ -387,11 +389,10 @@ class Worker {
   // Logits, the SGD factors (label - sigmoid) * lr * weight and the losses, [n, outputs].
   void Forward(int64_t n, const float* const* h) {
     const int64_t outs = out_.size();
-    for (int64_t o = 0; o < outs; ++o) scales_[o] = out_.weights[o] * lr_;
     for (int64_t i = 0; i < n; ++i) {
       float* f = logits_.data() + i * outs;
       for (int64_t o = 0; o < outs; ++o) f[o] = r_.Dot(h[i], out_.rows[o]);
-      Logistic(f, out_.labels.data(), scales_.data(), grads_.data() + i * outs,
+      Logistic(f, out_.labels.data(), out_.scales.data(), grads_.data() + i * outs,
                losses_.data() + i * outs, outs);
     }
   }
@@ -430,32 +431,39 @@ class Worker {
     }
   }
 
+  // Forward, every input's loss and correctness, Backward into errors_.
+  void Predict(int64_t n, const float* const* h) {
+    Forward(n, h);
+    for (int64_t i = 0; i < n; ++i) Score(i);
+    Backward(n, h, errors_.data());
+  }
+
   // ---- The rules ----
 
   // Skip-gram, word2vec.c's roles, per window: every context's input vector against the
   // centre's outputs, all from the rows as they were before the window.
   void ContextWindow(int32_t centre, const Counter& rng) {
-    CentreOutputs(centre, rng, 0);
+    TargetOutputs(centre, rng, 0);
     const int64_t n = static_cast<int64_t>(contexts_.size());
     inputs_.resize(n);
     for (int64_t i = 0; i < n; ++i) inputs_[i] = InputVector(contexts_[i], hidden_.data() + i * D_);
-    Forward(n, inputs_.data());
-    for (int64_t i = 0; i < n; ++i) Score(i);
-    Backward(n, inputs_.data(), errors_.data());
+    Predict(n, inputs_.data());
     for (int64_t i = 0; i < n; ++i) UpdateInput(contexts_[i], 1.f, errors_.data() + i * D_);
   }
 
-  // Skip-gram, word2vec.c's roles and loop: each context word in turn against the centre's path,
-  // the centre and that pair's own negatives (draws slot * num_ns + k); the next pair sees its
-  // updates.
-  void ContextPairs(int32_t centre, const Counter& rng) {
+  // Skip-gram per pair, each pair in turn seeing the updates of the one before: word2vec.c's
+  // loop (the context word's input vector against the centre's path, the centre and that pair's
+  // own negatives, draws slot * num_ns + k) or, with the centre as input, fastText's (the
+  // centre's input vector, made again for every pair, against the context word and its
+  // negatives, those equal to it skipped).
+  void Pairs(int32_t centre, const Counter& rng) {
     for (size_t j = 0; j < contexts_.size(); ++j) {
-      CentreOutputs(centre, rng, static_cast<uint64_t>(slots_[j]) * s_.num_ns);
-      const float* h = InputVector(contexts_[j], hidden_.data());
-      Forward(1, &h);
-      Score(0);
-      Backward(1, &h, errors_.data());
-      UpdateInput(contexts_[j], 1.f, errors_.data());
+      const int32_t input = s_.centre_input ? centre : contexts_[j];
+      const int32_t target = s_.centre_input ? contexts_[j] : centre;
+      TargetOutputs(target, rng, static_cast<uint64_t>(slots_[j]) * s_.num_ns);
+      const float* h = InputVector(input, hidden_.data());
+      Predict(1, &h);
+      UpdateInput(input, 1.f, errors_.data());
     }
   }
 
@@ -466,11 +474,9 @@ class Worker {
     rows_.clear();
     for (int32_t w : contexts_) AddInputRows(w);
     Average(h, s_.cbow_mode == 1);
-    CentreOutputs(centre, rng, 0);
+    TargetOutputs(centre, rng, 0);
     const float* hidden = h;
-    Forward(1, &hidden);
-    Score(0);
-    Backward(1, &hidden, errors_.data());
+    Predict(1, &hidden);
     const float scale = s_.cbow_mode == 0 ? 1.f : 1.f / static_cast<float>(contexts_.size());
     for (int32_t w : contexts_) UpdateInput(w, scale, errors_.data());
   }
@@ -510,37 +516,16 @@ class Worker {
     UpdateInput(centre, 1.f, errors_.data());
   }
 
-  // Skip-gram with the centre as input, fastText's loop: each context word in turn, predicted
-  // from the centre's input vector (made again: the previous pair changed its rows) against that
-  // pair's own negatives (draws slot * num_ns + k, those equal to the context skipped).
-  void CentrePairs(int32_t centre, const Counter& rng) {
-    for (size_t j = 0; j < contexts_.size(); ++j) {
-      const int32_t c = contexts_[j];
-      out_.Clear();
-      out_.Add(OutputRow(c), 1.f);
-      for (int64_t k = 0; k < s_.num_ns; ++k) {
-        const int32_t t = Negative(rng, static_cast<uint64_t>(slots_[j]) * s_.num_ns + k);
-        if (t != c) out_.Add(OutputRow(t), 0.f);
-      }
-      const float* h = InputVector(centre, hidden_.data());
-      Forward(1, &h);
-      Score(0);
-      Backward(1, &h, errors_.data());
-      UpdateInput(centre, 1.f, errors_.data());
-    }
-  }
-
   const Settings& s_;
   const Tables& t_;
   const Lookups& l_;
   const uint64_t key_, step_;
-  const float lr_;
   const Rows<kD> r_;
   const int64_t D_;
   Metrics* m_ = nullptr;
   std::vector<int32_t> words_, contexts_, negatives_;
   std::vector<int64_t> positions_, slots_;
-  std::vector<float> hidden_, errors_, column_, logits_, grads_, losses_, scales_, coefs_;
+  std::vector<float> hidden_, errors_, column_, logits_, grads_, losses_, coefs_;
   std::vector<const float*> inputs_, rows_;
   Outputs out_;
 };
