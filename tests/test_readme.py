@@ -1,14 +1,82 @@
 """The README's code must run as written: it is the public example of reusing the step and the
 run API."""
 
+import ast
+import configparser
+import glob
+import importlib.util
 import os
 import re
+import sys
 
 import numpy as np
 import pytest
 
 from conftest import ROOT
 from w2v_jax import export, train
+
+
+def _ci_module():
+  spec = importlib.util.spec_from_file_location(
+      "readme_commands", os.path.join(ROOT, ".ci", "readme_commands.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_ci_runs_the_readme_set_up_commands_and_installs_nothing_else():
+  with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+    commands = _ci_module().commands(f.read())
+  assert len(commands) == 2, commands  # The main job, then the tests.
+  install_and_train, tests = commands
+  assert install_and_train.startswith("pip install -e '.[test]' && python -m experiments.train")
+  assert tests == "python -m pytest -q"
+  with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as f:
+    ci = f.read()
+  assert "python .ci/readme_commands.py" in ci
+  run_lines = [line.strip() for line in ci.splitlines() if not line.lstrip().startswith("#")]
+  assert not [line for line in run_lines if "pip install" in line or "pytest" in line], (
+      ".ci/run installs or tests only through the README's commands")
+
+
+def _imported_top_levels(paths: list[str]) -> set[str]:
+  """Top-level modules the files import, or ask for through pytest.importorskip."""
+  names = set()
+  for path in paths:
+    with open(path, encoding="utf-8") as f:
+      tree = ast.parse(f.read())
+    for node in ast.walk(tree):
+      if isinstance(node, ast.Import):
+        names.update(alias.name.split(".")[0] for alias in node.names)
+      elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        names.add(node.module.split(".")[0])
+      elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "importorskip"
+            and node.args and isinstance(node.args[0], ast.Constant)):
+        names.add(node.args[0].value.split(".")[0])
+  return names
+
+
+def test_the_test_extra_installs_every_package_the_suite_imports():
+  """`pip install -e '.[test]'` (the README's command) must be enough for every test, the
+  benchmark modules the tests import included: none may skip for want of a package."""
+  setup = configparser.ConfigParser()
+  setup.read(os.path.join(ROOT, "setup.cfg"))
+
+  def names(requirements: str) -> set[str]:
+    return {re.split(r"[<>=!~\[ ]", line.strip())[0].lower()
+            for line in requirements.splitlines() if line.strip()}
+
+  installed = (names(setup["options"]["install_requires"])
+               | names(setup["options.extras_require"]["test"]))
+  local = {"w2v_jax", "experiments", "benchmarks", "tests", "conftest", "fused_reference"}
+  files = glob.glob(os.path.join(ROOT, "tests", "*.py")) + glob.glob(
+      os.path.join(ROOT, "benchmarks", "*.py"))
+  imported = {name for name in _imported_top_levels(files)
+              if name not in sys.stdlib_module_names and name not in local
+              and not name.startswith("test_")}
+  # Import names that differ from their distribution's: absl is absl-py.
+  imported = {{"absl": "absl-py"}.get(name, name).lower() for name in imported}
+  assert imported - installed == set(), "add these to setup.cfg's test extra"
 
 
 def _blocks():
