@@ -61,6 +61,7 @@ SUBWORD_COLUMNS: list[tables.Column] = [
 ROWS = {
     "w2v_jax": "w2v_jax (word2vec preset)",
     "w2v_jax[cf schedule]": "w2v_jax, gensim cf's learning rate",
+    "w2v_jax[lr held]": "w2v_jax, learning rate held --lr_hold steps",
     "gensim": "gensim 4.4, corpus_file (cf)",
     "gensim[iterable]": "gensim 4.4, iterable (it)",
     "w2v_jax[seed]": "w2v_jax (seed preset, {seed_epochs} ep)",
@@ -70,19 +71,24 @@ SUBWORD_ROWS = {"w2v_jax": "w2v_jax --subwords", "gensim": "gensim 4.4 FastText,
 
 
 def make_jobs(combos: list[str], gensim_iterable: bool, gensim_schedule: bool,
-              flags: dict | None = None) -> list[jobs_lib.Job]:
-  """Per combination: w2v_jax and gensim cf, optionally gensim streaming and w2v_jax on cf's rate.
-  `flags`: w2v_jax flags of every w2v_jax job."""
+              flags: dict | None = None, corpus_file: bool = True, lr_hold: int = 0
+              ) -> list[jobs_lib.Job]:
+  """Per combination: w2v_jax and gensim cf (unless not `corpus_file`), optionally gensim
+  streaming and w2v_jax on cf's rate. `flags`: w2v_jax flags of every w2v_jax job."""
   jobs = []
   flags = flags or {}
   for combo in combos:
-    jobs += [jobs_lib.Job(combo, "w2v_jax", "w2v_jax", {"flags": flags}),
-             jobs_lib.Job(combo, "gensim", "gensim", {})]
+    jobs.append(jobs_lib.Job(combo, "w2v_jax", "w2v_jax", {"flags": flags}))
+    if corpus_file:
+      jobs.append(jobs_lib.Job(combo, "gensim", "gensim", {}))
     if gensim_iterable:
       jobs.append(jobs_lib.Job(combo, "gensim[iterable]", "gensim", {"mode": "iterable"}))
     if gensim_schedule:
       jobs.append(jobs_lib.Job(combo, "w2v_jax[cf schedule]", "w2v_jax",
                                {"flags": flags, "schedule": "gensim_corpus_file"}))
+    if lr_hold:
+      jobs.append(jobs_lib.Job(combo, "w2v_jax[lr held]", "w2v_jax",
+                               {"flags": flags, "schedule": f"held:{lr_hold}"}))
   return jobs
 
 
@@ -119,6 +125,11 @@ def main() -> None:
                       help="Also train w2v_jax with gensim corpus_file's effective learning rate.")
   parser.add_argument("--gensim_iterable", action="store_true",
                       help="Also train gensim streaming the text, for every combination.")
+  parser.add_argument("--lr_hold", type=int, default=0,
+                      help="Also train w2v_jax with its linear decay held K steps at a time.")
+  parser.add_argument("--no_corpus_file", action="store_true",
+                      help="Skip gensim corpus_file (with --gensim_iterable: compare with "
+                           "gensim streaming alone, which follows the same linear schedule).")
   jobs_lib.add_trainer_args(parser)
   jobs_lib.add_subword_args(parser)
   parser.add_argument("--json", default="benchmarks/results/quality.json")
@@ -134,7 +145,8 @@ def main() -> None:
   shared = jobs_lib.shared_flags(args)
   runs = jobs_lib.run_jobs(
       make_jobs(combos, with_extras or args.gensim_iterable, args.gensim_schedule,
-                jobs_lib.trainer_flags(args)), shared, args.repeats)
+                jobs_lib.trainer_flags(args), not args.no_corpus_file,
+                args.lr_hold), shared, args.repeats)
   if with_extras and not args.no_seed:
     print("training w2v_jax seed preset ...", file=sys.stderr, flush=True)
     runs["sg-ns"]["w2v_jax[seed]"] = [systems.run_worker(

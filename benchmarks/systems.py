@@ -238,18 +238,26 @@ def gensim_corpus_file_schedule(learning_rate: float, total_steps: int, epochs: 
   return schedule
 
 
+def held_schedule(schedule, hold: int):
+  """`schedule` held for `hold` steps at a time: its value at the first step of each hold."""
+  return lambda count: schedule(count - count % hold)
+
+
 def w2v_jax_worker(flags: dict, extra: dict) -> dict:
   """w2v_jax's whole run through its API; train time excludes the corpus encoding and
   vocabulary.
 
   extra "preset": "seed" trains the notebook's recipe (only the corpus, epochs and seed shared);
   "schedule": "gensim_corpus_file" trains with gensim corpus_file's effective learning rate (an
-  SGD transform of our own, passed to the run) instead of the linear decay.
+  SGD transform of our own, passed to the run) instead of the linear decay; "held:K" with the
+  linear decay held for K steps at a time (K = 3: the rate moves every ~12k tokens, as coarsely as
+  word2vec.c's and gensim's per-10k-words updates, where a step is 4,096 tokens).
   """
   import optax  # pylint: disable=import-outside-toplevel
 
   from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
   from w2v_jax import placement, train  # pylint: disable=import-outside-toplevel
+  from w2v_jax import step as step_lib  # pylint: disable=import-outside-toplevel
 
   preset = extra.get("preset", "word2vec")
   quiet = {"progress": False, "checkpoint_every": 0, "log_every": 10**9}
@@ -265,8 +273,15 @@ def w2v_jax_worker(flags: dict, extra: dict) -> dict:
     def tx(total_steps: int) -> optax.GradientTransformation:
       return optax.sgd(gensim_corpus_file_schedule(lr, total_steps, epochs, workers, ratio))
 
-    if config.devices.step == "auto":  # SGD: the fused step trains it as the built-in one.
-      config = config.replace(step="fused")
+  elif str(extra.get("schedule", "")).startswith("held:"):
+    hold, settings = int(extra["schedule"].split(":", 1)[1]), config.optimizer
+
+    def tx(total_steps: int) -> optax.GradientTransformation:
+      return optax.sgd(held_schedule(step_lib.schedule(settings, total_steps), hold))
+
+  if tx is not None and config.devices.step == "auto":
+    # SGD: the fused step trains it as the built-in one.
+    config = config.replace(step="fused")
   placement.use_host_devices(config.devices.replicas)  # As experiments.train does.
   # The run's files (vectors, checkpoint, cache: ~300 MB on the bench corpus) are not kept.
   with tempfile.TemporaryDirectory(prefix="w2v_bench_") as workdir:

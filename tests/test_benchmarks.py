@@ -21,6 +21,15 @@ def test_gensim_corpus_file_schedule_falls_one_worker_share_per_epoch():
     assert float(schedule(count)) == pytest.approx(lr, rel=1e-6)
 
 
+def test_held_schedule_keeps_the_rate_of_each_holds_first_step():
+  linear = optax.linear_schedule(0.025, 0.0, 100)
+  held = systems.held_schedule(linear, 3)
+  rates = [float(held(count)) for count in range(7)]
+  expected = [float(linear(c)) for c in (0, 0, 0, 3, 3, 3, 6)]
+  np.testing.assert_allclose(rates, expected)
+  assert rates[2] > float(linear(2))  # Held, not the linear value.
+
+
 def test_gensim_corpus_file_schedule_with_one_worker_is_the_linear_decay():
   ours = systems.gensim_corpus_file_schedule(0.025, 100, epochs=5, workers=1)
   linear = optax.linear_schedule(0.025, 0.025e-4, 100)
