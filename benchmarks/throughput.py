@@ -5,6 +5,8 @@ r"""Training throughput of w2v_jax against gensim, side by side, plus step time 
       --combos sg-ns,cbow-ns,sg-hs,cbow-hs
   python benchmarks/throughput.py --corpus ../shared/data/small-corpus.txt.gz --epochs 1 --no_gensim
   python benchmarks/throughput.py --steps_only --json benchmarks/results/step_time.json
+  python benchmarks/throughput.py --corpus ../shared/data/bench-corpus.txt.gz \
+      --kernel_baseline COMMIT --combos sg-ns,cbow-ns,sg-hs,cbow-hs
 
 For each combination in --combos (skip-gram or CBOW, with 5 negatives, or hierarchical softmax and
 no negatives; default sg-ns), each system trains in its own subprocess (own peak RSS), the two
@@ -335,28 +337,68 @@ def print_kernel_steps(result: dict) -> None:
                               rows))
 
 
-def _in_subprocess(call: str) -> dict | None:
-  """Runs `benchmarks.throughput.<call>` in a fresh interpreter; its JSON result, or None."""
-  code = (f"import json,sys; sys.path.insert(0, {systems.ROOT!r}); "
+def compare_kernel_baseline(corpus: str, combos: list[str], rounds: int, commit: str) -> dict:
+  """The fused step alone, this checkout's against `commit`'s (its own benchmarks/ and w2v_jax/,
+  so each side builds the step with its own API), at 1 and 2 threads, alternating, `rounds` each."""
+  path = prefix_text(corpus)
+  rows = {}
+  with tempfile.TemporaryDirectory() as tmp:
+    root = extract_commit(commit, tmp, ("w2v_jax", "benchmarks"))
+    if root is None:
+      return {"rows": rows}
+    for combo in combos:
+      for threads in (1, 2):
+        sides = {"this": [], commit: []}
+        call = f"kernel_step_worker({path!r}, {combo!r}, {threads})"
+        for r in range(rounds):
+          for side in (["this", commit] if r % 2 == 0 else [commit, "this"]):
+            out = _in_subprocess(call, None if side == "this" else root)
+            if out:
+              sides[side].append(out)
+        if sides["this"] and sides[commit]:
+          this, base = (statistics.median(x["pairs_per_sec"] for x in sides[k])
+                        for k in ("this", commit))
+          rows[f"{combo}@{threads}"] = {"combo": combo, "threads": threads, "this": sides["this"],
+                                        "baseline": sides[commit], "this_pairs_per_sec": this,
+                                        "baseline_pairs_per_sec": base}
+  result = {"text": path, "tokens": KERNEL_TOKENS, "rounds": rounds, "baseline": commit,
+            "rows": rows}
+  print(f"\nthe fused step alone, this checkout against {commit}, one pass over the first "
+        f"{KERNEL_TOKENS:,} words, medians of {rounds} alternating runs:")
+  print(tables.markdown_table(
+      ["combo", "threads", "this pairs/s", f"{commit} pairs/s", "this / baseline"],
+      [[r["combo"], str(r["threads"]), f"{r['this_pairs_per_sec']:,.0f}",
+        f"{r['baseline_pairs_per_sec']:,.0f}",
+        tables.ratio(r["this_pairs_per_sec"], r["baseline_pairs_per_sec"])]
+       for r in rows.values()]))
+  return result
+
+
+def _in_subprocess(call: str, root: str | None = None) -> dict | None:
+  """Runs `benchmarks.throughput.<call>` in a fresh interpreter (from `root`'s benchmarks/ and
+  w2v_jax/, else this checkout's); its JSON result, or None."""
+  code = (f"import json,sys; sys.path.insert(0, {(root or systems.ROOT)!r}); "
           f"from benchmarks import throughput; print(json.dumps(throughput.{call}))")
-  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                       cwd=root)
   if out.returncode != 0:
     print(f"warning: {call} failed; skipped:\n{out.stderr[-2000:]}", file=sys.stderr)
     return None
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def extract_commit(commit: str, directory: str) -> str | None:
-  """`commit`'s w2v_jax/ under `directory` (`git archive | tar -x`); None if that fails."""
+def extract_commit(commit: str, directory: str, paths: tuple[str, ...] = ("w2v_jax",)
+                   ) -> str | None:
+  """`commit`'s `paths` under `directory` (`git archive | tar -x`); None if that fails."""
   os.makedirs(directory, exist_ok=True)
-  archive = subprocess.run(["git", "-C", systems.ROOT, "archive", commit, "w2v_jax"],
+  archive = subprocess.run(["git", "-C", systems.ROOT, "archive", commit, *paths],
                            capture_output=True, check=False)
   if archive.returncode == 0:
     tar = subprocess.run(["tar", "-x", "-C", directory], input=archive.stdout,
                          capture_output=True, check=False)
     if tar.returncode == 0:
       return directory
-  print(f"warning: cannot extract w2v_jax/ at {commit}; its steps are skipped:\n"
+  print(f"warning: cannot extract {', '.join(paths)} at {commit}; its steps are skipped:\n"
         f"{archive.stderr.decode(errors='replace')[-500:]}", file=sys.stderr)
   return None
 
@@ -516,6 +558,9 @@ def main() -> None:
                       help="Skip the generic step's comparison (synthetic batches).")
   parser.add_argument("--no_kernel_steps", action="store_true",
                       help="Skip the fused step against gensim's train() at 1 and 2 threads.")
+  parser.add_argument("--kernel_baseline", default=None,
+                      help="Only the fused step alone, this checkout's against this commit's, "
+                           "alternating (before/after a change, in one run).")
   parser.add_argument("--kernel_rounds", type=int, default=3,
                       help="Alternating runs of the fused step and gensim's train().")
   parser.add_argument("--no_gensim", action="store_true")
@@ -531,6 +576,16 @@ def main() -> None:
   jobs_lib.add_subword_args(parser)
   parser.add_argument("--json", default="benchmarks/results/throughput.json")
   args = parser.parse_args()
+  if args.kernel_baseline:
+    if not args.corpus or not os.path.exists(args.corpus):
+      parser.error(f"--corpus {args.corpus}: no such file")
+    results = {"machine": jobs_lib.machine_info(), "command": " ".join(sys.argv),
+               "kernel_baseline": compare_kernel_baseline(
+                   args.corpus, systems.parse_combos(args.combos), args.kernel_rounds,
+                   args.kernel_baseline)}
+    write_json(args.json, results)
+    print(f"\nwrote {args.json}")
+    return
   if args.steps_only:
     results = {"machine": jobs_lib.machine_info(), "command": " ".join(sys.argv)}
     print(jobs_lib.describe_machine(results["machine"]))
