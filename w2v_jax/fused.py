@@ -247,7 +247,7 @@ def check_shapes(rule: Rule, params: dict[str, Any], lookups: Lookups) -> None:
   for name in TABLES:
     table = params.get(name)
     if name in needed and table is None:
-      raise ValueError(f"the fused step needs an {name!r} table of {needed[name]} rows and "
+      raise ValueError(f"the fused step needs a table {name!r} of {needed[name]} rows and "
                        f"params have none (they have {', '.join(sorted(params))})")
     if table is None:
       continue

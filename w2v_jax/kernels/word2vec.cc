@@ -669,10 +669,11 @@ ffi::Error Step(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> input, ffi::Buffer<f
   }
   const int32_t* ids = tokens.typed_data();
   for (int64_t i = 0; i < n; ++i) {  // -1 ends a sentence; any other id indexes the tables.
-    if (ids[i] >= vocab)
-      return Check(false, "token id " + std::to_string(ids[i]) + " >= V = " + std::to_string(vocab));
-    if (ids[i] < -1)
-      return Check(false, "token id " + std::to_string(ids[i]) + " < -1 (-1 ends a sentence)");
+    if (ids[i] < -1 || ids[i] >= vocab) {
+      const std::string id = "token id " + std::to_string(ids[i]);
+      return Check(false, ids[i] < -1 ? id + " < -1 (-1 ends a sentence)"
+                                      : id + " >= V = " + std::to_string(vocab));
+    }
   }
 
   auto work = std::make_shared<Work>();
