@@ -185,19 +185,42 @@ inline void Logistic(const float* f, const float* y, const float* scale, float* 
 
 // ---- Settings and buffers of one call ---------------------------------------------------------
 
+// The rule's settings: the call's attributes, decoded by name (fused.py's `_settings` names them;
+// their order there does not matter). A setting is added here, in the decoding list below in the
+// struct's order, and in `_settings`.
 struct Settings {
-  bool cbow = false;
-  bool centre_input = false;  // Skip-gram with fastText's roles: the centre predicts its contexts.
-  bool per_pair = false;
-  int64_t num_ns = 0;        // Negatives per prediction (0: none).
-  int64_t window_draws = 0;  // With the centre as input, per window: negatives shared by its pairs.
-  bool hs = false;
-  int64_t cbow_mode = 0;  // 0 mean (error unscaled), 1 sum (error / count), 2 koan (mean, error / count).
-  int64_t window = 5;
-  bool dynamic_window = true;
-  bool subsample = true;
-  bool subwords = false;
+  bool cbow;
+  bool centre_input;  // Skip-gram with fastText's roles: the centre predicts its contexts.
+  bool per_pair;
+  int64_t num_ns;        // Negatives per prediction (0: none).
+  int64_t window_draws;  // With the centre as input, per window: negatives shared by its pairs.
+  bool hs;
+  int64_t cbow_mode;  // 0 mean (error unscaled), 1 sum (error / count), 2 koan (mean, error / count).
+  int64_t window;
+  bool dynamic_window;
+  bool subsample;
+  bool subwords;
+  int64_t threads;  // 1: deterministic; more: hogwild.
 };
+
+}  // namespace
+
+// Decoding by name, in the struct's order; the binding of the handler (`Step`'s parameters,
+// below) reads its settings through it, and its thread pool through the context.
+XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(
+    Settings, xla::ffi::StructMember<bool>("cbow"), xla::ffi::StructMember<bool>("centre_input"),
+    xla::ffi::StructMember<bool>("per_pair"), xla::ffi::StructMember<int64_t>("num_ns"),
+    xla::ffi::StructMember<int64_t>("window_draws"), xla::ffi::StructMember<bool>("hs"),
+    xla::ffi::StructMember<int64_t>("cbow_mode"), xla::ffi::StructMember<int64_t>("window"),
+    xla::ffi::StructMember<bool>("dynamic_window"), xla::ffi::StructMember<bool>("subsample"),
+    xla::ffi::StructMember<bool>("subwords"), xla::ffi::StructMember<int64_t>("threads"));
+
+template <>
+struct xla::ffi::CtxBinding<xla::ffi::ThreadPool> {
+  using Ctx = xla::ffi::ThreadPool;
+};
+
+namespace {
 
 struct Tables {
   float* input;   // [V, D]: syn0, the input rows.
@@ -594,6 +617,9 @@ ffi::Error Check(bool ok, const std::string& message) {
   return ok ? ffi::Error::Success() : ffi::Error::InvalidArgument("w2v_jax word2vec kernel: " + message);
 }
 
+// One call: the tables (aliased to the first four results) trained on `tokens`. Its parameters
+// are its binding (XLA_FFI_DEFINE_HANDLER below infers it): the buffers in fused.py's order
+// (`apply`'s tables, then `_operands`), then the settings, decoded by name.
 ffi::Error Step(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> input, ffi::Buffer<ffi::F32> output,
                 ffi::Buffer<ffi::F32> tree, ffi::Buffer<ffi::F32> ngrams,
                 ffi::Buffer<ffi::S32> tokens, ffi::Buffer<ffi::F32> keep,
@@ -603,10 +629,9 @@ ffi::Error Step(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> input, ffi::Buffer<f
                 ffi::Buffer<ffi::S32> sub_ids, ffi::Buffer<ffi::F32> lr, ffi::Buffer<ffi::U32> key,
                 ffi::Buffer<ffi::S32> step, ffi::ResultBuffer<ffi::F32> input_out,
                 ffi::ResultBuffer<ffi::F32> output_out, ffi::ResultBuffer<ffi::F32> tree_out,
-                ffi::ResultBuffer<ffi::F32> ngrams_out, ffi::ResultBuffer<ffi::F32> metrics,
-                bool cbow, bool centre_input, bool per_pair, int64_t num_ns, int64_t window_draws,
-                bool hs, int64_t cbow_mode, int64_t window, bool dynamic_window, bool subsample,
-                bool subwords, int64_t threads) {
+                ffi::ResultBuffer<ffi::F32> ngrams_out,
+                ffi::ResultBuffer<ffi::F32> metrics,  // loss, correct, count, pairs
+                Settings settings) {
   // Tables are aliased to their outputs; where XLA could not donate one it gives a fresh buffer.
   const std::pair<ffi::Buffer<ffi::F32>*, ffi::ResultBuffer<ffi::F32>*> tables[] = {
       {&input, &input_out}, {&output, &output_out}, {&tree, &tree_out}, {&ngrams, &ngrams_out}};
@@ -614,54 +639,73 @@ ffi::Error Step(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> input, ffi::Buffer<f
     if ((*out)->untyped_data() != in->untyped_data())
       std::memcpy((*out)->untyped_data(), in->untyped_data(), in->size_bytes());
   }
+  const Settings& s = settings;
   const int64_t vocab = input.dimensions()[0], dim = input.dimensions()[1];
   const int64_t path_width = points.dimensions().size() == 2 ? points.dimensions()[1] : 0;
   const int64_t n = static_cast<int64_t>(tokens.element_count());
-  for (auto e : {Check(window >= 1, "window must be >= 1"),
-                 Check(num_ns >= 0 && window_draws >= 0, "negative counts must be >= 0"),
-                 Check(!num_ns || (output.dimensions()[0] == vocab && output.dimensions()[1] == dim),
+  // The shapes fused.apply checks as it traces (there, with the field's name): here against a
+  // call from elsewhere. The values the lookups index with are checked on the host, once
+  // (fused.check_lookups); the tokens, new every call, here.
+  for (auto e : {Check(s.window >= 1, "window must be >= 1"),
+                 Check(s.num_ns >= 0 && s.window_draws >= 0, "negative counts must be >= 0"),
+                 Check(!s.num_ns || (output.dimensions()[0] == vocab && output.dimensions()[1] == dim),
                        "output table must be [V, D]"),
-                 Check(!hs || (tree.dimensions()[0] == vocab - 1 && tree.dimensions()[1] == dim &&
-                               static_cast<int64_t>(lengths.element_count()) == vocab &&
-                               static_cast<int64_t>(points.element_count()) == vocab * path_width &&
-                               codes.element_count() == points.element_count()),
+                 Check(!s.hs || (tree.dimensions()[0] == vocab - 1 && tree.dimensions()[1] == dim &&
+                                 static_cast<int64_t>(lengths.element_count()) == vocab &&
+                                 static_cast<int64_t>(points.element_count()) == vocab * path_width &&
+                                 codes.element_count() == points.element_count()),
                        "tree table must be [V - 1, D] with paths [V, L]"),
-                 Check(!subwords || (ngrams.dimensions()[1] == dim &&
-                                     static_cast<int64_t>(sub_offsets.element_count()) == vocab + 1),
+                 Check(!s.subwords || (ngrams.dimensions()[1] == dim &&
+                                       static_cast<int64_t>(sub_offsets.element_count()) == vocab + 1),
                        "subwords need an n-gram table [bucket, D] and offsets [V + 1]"),
-                 Check(!(num_ns || window_draws) ||
+                 Check(!(s.num_ns || s.window_draws) ||
                            (static_cast<int64_t>(alias_prob.element_count()) == vocab &&
                             static_cast<int64_t>(alias.element_count()) == vocab),
                        "negative sampling needs an alias table of V entries"),
-                 Check(!subsample || static_cast<int64_t>(keep.element_count()) == vocab,
+                 Check(!s.subsample || static_cast<int64_t>(keep.element_count()) == vocab,
                        "subsampling needs V keep probabilities"),
                  Check(key.element_count() == 2, "key must be uint32[2]")}) {
     if (!e.success()) return e;
   }
   const int32_t* ids = tokens.typed_data();
-  for (int64_t i = 0; i < n; ++i) {
-    if (ids[i] >= vocab) return Check(false, "token id " + std::to_string(ids[i]) + " >= V");
+  for (int64_t i = 0; i < n; ++i) {  // -1 ends a sentence; any other id indexes the tables.
+    if (ids[i] < -1 || ids[i] >= vocab) {
+      const std::string id = "token id " + std::to_string(ids[i]);
+      return Check(false, ids[i] < -1 ? id + " < -1 (-1 ends a sentence)"
+                                      : id + " >= V = " + std::to_string(vocab));
+    }
   }
 
   auto work = std::make_shared<Work>();
-  work->settings = {cbow, centre_input, per_pair, num_ns, window_draws, hs, cbow_mode,
-                    window, dynamic_window, subsample, subwords};
-  work->tables = {input_out->typed_data(), output_out->typed_data(), tree_out->typed_data(),
-                  ngrams_out->typed_data(), dim};
-  work->lookups = {vocab, keep.typed_data(), alias_prob.typed_data(), alias.typed_data(),
-                   points.typed_data(), codes.typed_data(), lengths.typed_data(), path_width,
-                   sub_offsets.typed_data(), sub_ids.typed_data()};
+  work->settings = s;
+  Tables& t = work->tables;
+  t.input = input_out->typed_data();
+  t.output = output_out->typed_data();
+  t.tree = tree_out->typed_data();
+  t.ngrams = ngrams_out->typed_data();
+  t.dim = dim;
+  Lookups& l = work->lookups;
+  l.vocab = vocab;
+  l.keep = keep.typed_data();
+  l.alias_prob = alias_prob.typed_data();
+  l.alias = alias.typed_data();
+  l.points = points.typed_data();
+  l.codes = codes.typed_data();
+  l.lengths = lengths.typed_data();
+  l.path_width = path_width;
+  l.sub_offsets = sub_offsets.typed_data();
+  l.sub_ids = sub_ids.typed_data();
   const uint32_t* k = key.typed_data();
   work->key = static_cast<uint64_t>(k[0]) << 32 | k[1];
   work->step = static_cast<uint32_t>(step.typed_data()[0]);
   work->lr = lr.typed_data()[0];
   work->tokens = ids;
-  threads = std::max<int64_t>(1, threads);
+  const int64_t threads = std::max<int64_t>(1, s.threads);
   // At one thread, one chunk: the windows in order. Else several per thread, for balance.
   work->bounds = ChunkBounds(ids, n, threads == 1 ? 1 : 8 * threads);
   work->metrics.assign(work->chunks(), Metrics());
   const int64_t helpers = std::min<int64_t>(threads, work->chunks()) - 1;
-  for (int64_t t = 0; t < helpers; ++t) pool.Schedule([work] { work->Run(); });
+  for (int64_t h = 0; h < helpers; ++h) pool.Schedule([work] { work->Run(); });
   work->Run();
   {
     std::unique_lock<std::mutex> lock(work->mutex);
@@ -679,40 +723,4 @@ ffi::Error Step(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> input, ffi::Buffer<f
 
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(
-    W2vJaxWord2VecStep, Step,
-    ffi::Ffi::Bind()
-        .Ctx<ffi::ThreadPool>()
-        .Arg<ffi::Buffer<ffi::F32>>()  // input
-        .Arg<ffi::Buffer<ffi::F32>>()  // output
-        .Arg<ffi::Buffer<ffi::F32>>()  // tree
-        .Arg<ffi::Buffer<ffi::F32>>()  // ngrams
-        .Arg<ffi::Buffer<ffi::S32>>()  // tokens
-        .Arg<ffi::Buffer<ffi::F32>>()  // keep
-        .Arg<ffi::Buffer<ffi::F32>>()  // alias_prob
-        .Arg<ffi::Buffer<ffi::S32>>()  // alias
-        .Arg<ffi::Buffer<ffi::S32>>()  // points
-        .Arg<ffi::Buffer<ffi::S8>>()   // codes
-        .Arg<ffi::Buffer<ffi::S32>>()  // lengths
-        .Arg<ffi::Buffer<ffi::S32>>()  // sub_offsets
-        .Arg<ffi::Buffer<ffi::S32>>()  // sub_ids
-        .Arg<ffi::Buffer<ffi::F32>>()  // lr
-        .Arg<ffi::Buffer<ffi::U32>>()  // key
-        .Arg<ffi::Buffer<ffi::S32>>()  // step
-        .Ret<ffi::Buffer<ffi::F32>>()
-        .Ret<ffi::Buffer<ffi::F32>>()
-        .Ret<ffi::Buffer<ffi::F32>>()
-        .Ret<ffi::Buffer<ffi::F32>>()
-        .Ret<ffi::Buffer<ffi::F32>>()  // metrics: loss, correct, count, pairs
-        .Attr<bool>("cbow")
-        .Attr<bool>("centre_input")
-        .Attr<bool>("per_pair")
-        .Attr<int64_t>("num_ns")
-        .Attr<int64_t>("window_draws")
-        .Attr<bool>("hs")
-        .Attr<int64_t>("cbow_mode")
-        .Attr<int64_t>("window")
-        .Attr<bool>("dynamic_window")
-        .Attr<bool>("subsample")
-        .Attr<bool>("subwords")
-        .Attr<int64_t>("threads"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(W2vJaxWord2VecStep, Step);
