@@ -1,6 +1,8 @@
 import bz2
 import gzip
+import tracemalloc
 
+import numpy as np
 import pytest
 
 from w2v_jax import text
@@ -90,3 +92,54 @@ def test_last_line_without_newline_is_a_sentence(tmp_path, chunk_bytes):
   sentences = list(text.iter_sentences([str(path)], standardize="none", chunk_bytes=chunk_bytes))
   assert sentences == [["a", "b"], ["c", "d", "e", "a", "b"], ["c", "d", "e", "a", "b"],
                        ["c", "d", "e", "last", "words", "here"]]
+
+
+def test_a_line_longer_than_the_chunk_gives_the_ids_of_the_same_words_on_lines(tmp_path):
+  from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
+  from w2v_jax import corpus  # pylint: disable=import-outside-toplevel
+
+  # Over 2 chunks of text, with a non-ASCII word and a tab: cuts only after whitespace.
+  words = [f"w{i * 7919 % 300}" if i % 11 else "naïve" for i in range(40_000)]
+  assert len(" ".join(words).encode()) > 2 * text.CHUNK_BYTES
+  one_line, lines = tmp_path / "one_line.txt.gz", tmp_path / "lines.txt.gz"
+  with gzip.open(one_line, "wt", encoding="utf-8") as f:
+    f.write(" ".join(words[:100]) + "\t" + " ".join(words[100:]))  # No newline at all.
+  with gzip.open(lines, "wt", encoding="utf-8") as f:
+    f.write("\n".join(" ".join(words[i:i + 17]) for i in range(0, len(words), 17)) + "\n")
+  built = {}
+  for name, path in (("one_line", one_line), ("lines", lines)):
+    spec = config_lib.CorpusConfig(corpus=(str(path),), min_count=1)
+    vocab, encoded = corpus.load_or_build(spec, str(tmp_path / name))
+    built[name] = vocab.words, np.asarray(encoded.ids), np.diff(encoded.offsets)
+  assert built["one_line"][0] == built["lines"][0]
+  np.testing.assert_array_equal(built["one_line"][1], built["lines"][1])  # Token for token.
+  assert built["one_line"][2].tolist() == [1000] * 40  # word2vec.c's cuts over the whole line.
+
+
+def test_a_word_longer_than_the_chunk_is_read_whole(tmp_path):
+  word = "aé" * 40  # 120 bytes, no whitespace: a cut inside it would split a character.
+  path = tmp_path / "long_word.txt"
+  path.write_text(f"x {word} y\n{word}", encoding="utf-8")
+  pieces = list(text.read_pieces([str(path)], chunk_bytes=16))
+  assert "".join(p for p, _ in pieces) == f"x {word} y\n{word}"
+  assert list(text.iter_sentences([str(path)], standardize="none", chunk_bytes=16)) == [
+      ["x", word, "y"], [word]]
+
+
+def test_reading_one_line_holds_no_more_than_a_chunk_of_tokens(tmp_path):
+  """The tokens of a piece cost ~10x its bytes as Python strings: a one-line corpus read in
+  pieces of a megabyte held ~20 MB more than the same words as lines (pieces of 170k tokens)."""
+  words = [f"w{i * 7919 % 5000}" for i in range(200_000)]  # 1.1 MB on one line.
+  one_line, lines = tmp_path / "one_line.txt", tmp_path / "lines.txt"
+  one_line.write_text(" ".join(words), encoding="utf-8")
+  lines.write_text("\n".join(" ".join(words[i:i + 17]) for i in range(0, len(words), 17)),
+                   encoding="utf-8")
+  peaks = {}
+  for path in (one_line, lines):
+    tracemalloc.start()
+    try:
+      assert sum(len(s) for s in text.iter_sentences([str(path)], "none")) == len(words)
+      peaks[path.name] = tracemalloc.get_traced_memory()[1]
+    finally:
+      tracemalloc.stop()
+  assert peaks["one_line.txt"] < peaks["lines.txt"] + (3 << 20), peaks
