@@ -169,7 +169,7 @@ def why_not_fused(objective: Objective) -> str | None:
   if isinstance(objective, Word2Vec):
     return objective.why_not_fused()
   if objective.fused() is None:
-    return f"{type(objective).__qualname__} (an objective of its own) has no kernel rule"
+    return f"{type(objective).__name__} (an objective of its own) has no kernel rule"
   return None
 
 
@@ -239,10 +239,10 @@ def _describe(part: Any) -> str:
   """A part for a message: a built-in one with its settings that differ from the defaults."""
   cls = type(part)
   if cls.__module__ != __name__ or not dataclasses.is_dataclass(part):
-    return f"{cls.__qualname__} (a part of its own)"
+    return f"{cls.__name__} (a part of its own)"
   changed = [f"{f.name}={getattr(part, f.name)!r}" for f in dataclasses.fields(part)
              if f.default is not dataclasses.MISSING and getattr(part, f.name) != f.default]
-  return f"{cls.__qualname__}({', '.join(changed)})" if changed else cls.__qualname__
+  return f"{cls.__name__}({', '.join(changed)})" if changed else cls.__name__
 
 
 # ---- Input encoders ------------------------------------------------------------------------
@@ -554,7 +554,7 @@ class HierarchicalSoftmax:
 def _check_part(part: Any, protocol: type) -> None:
   """TypeError unless `part` has every member of `protocol` (Encoder or Head)."""
   if not isinstance(part, protocol):
-    raise TypeError(f"{type(part).__qualname__} is not an objectives.{protocol.__name__}: it "
+    raise TypeError(f"{type(part).__name__} is not an objectives.{protocol.__name__}: it "
                     f"lacks one of its members")
 
 
