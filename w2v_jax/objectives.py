@@ -163,7 +163,6 @@ class Base:
     return None
 
 
-
 def why_not_fused(objective: Objective) -> str | None:
   """Why the fused kernel cannot train `objective` (one line), or None where it can."""
   if isinstance(objective, Word2Vec):
