@@ -256,7 +256,7 @@ def w2v_jax_worker(flags: dict, extra: dict) -> dict:
   import optax  # pylint: disable=import-outside-toplevel
 
   from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
-  from w2v_jax import placement, train  # pylint: disable=import-outside-toplevel
+  from w2v_jax import devices, train  # pylint: disable=import-outside-toplevel
   from w2v_jax import step as step_lib  # pylint: disable=import-outside-toplevel
 
   preset = extra.get("preset", "word2vec")
@@ -282,7 +282,7 @@ def w2v_jax_worker(flags: dict, extra: dict) -> dict:
   if tx is not None and config.devices.step == "auto":
     # SGD: the fused step trains it as the built-in one.
     config = config.replace(step="fused")
-  placement.use_host_devices(config.devices.replicas)  # As experiments.train does.
+  devices.use_host_devices(config.devices.replicas)  # As experiments.train does.
   # The run's files (vectors, checkpoint, cache: ~300 MB on the bench corpus) are not kept.
   with tempfile.TemporaryDirectory(prefix="w2v_bench_") as workdir:
     summary = train.train_and_evaluate(config, workdir, tx=tx)

@@ -163,9 +163,9 @@ def _init_devices(config: config_lib.Config) -> None:
   """Before JAX starts its backends: host devices for the replicas, the distributed runtime."""
   import jax  # pylint: disable=import-outside-toplevel
 
-  from w2v_jax import placement  # pylint: disable=import-outside-toplevel
+  from w2v_jax import devices  # pylint: disable=import-outside-toplevel
 
-  placement.use_host_devices(config.devices.replicas)
+  devices.use_host_devices(config.devices.replicas)
   cache = FLAGS.compilation_cache
   if cache is None:
     from w2v_jax import native  # pylint: disable=import-outside-toplevel

@@ -134,6 +134,56 @@ def test_merges_equal_one_device_and_lose_no_update():
     assert d["loss_vs_single"] < 1e-5, (name, d)  # Loss, accuracy, count over all replicas.
 
 
+METRICS_SCRIPT = textwrap.dedent("""
+    import functools, json
+    import jax
+    jax.config.update("jax_num_cpu_devices", 2)
+    import jax.numpy as jnp, numpy as np
+    from w2v_jax import objectives, replicas, step as step_lib
+
+    class Norms(objectives.Base):
+      \"\"\"Half the squared norm of each example's row, weighted; no accuracy, one metric of
+      its own (the weighted norm).\"\"\"
+
+      def tables(self, vocab_size):
+        return {"input": vocab_size}
+
+      def rows(self, batch):
+        return {"row": objectives.Rows(batch["ids"], "input")}
+
+      def loss(self, vectors, example):
+        row, weight = vectors["row"], example["weight"]
+        return 0.5 * weight * (row @ row), {"count": weight, "norm": weight * jnp.sqrt(row @ row)}
+
+    R, B, S, V = 2, 4, 3, 10
+    rng = np.random.default_rng(0)
+    # Replica 0 gets light examples, replica 1 heavy ones: an unweighted mean would differ.
+    weight = np.tile(np.repeat([0.5, 3.0], B), (S, 1)).astype(np.float32)
+    batches = {"ids": rng.integers(0, V, (S, R * B)).astype(np.int32), "weight": weight}
+    objective, tx = Norms(), step_lib.make_optimizer("sgd", 0.1, 100)
+    state = step_lib.create_train_state(jax.random.PRNGKey(0), objective.tables(V), 4, tx)
+    state = state.replace(params={"input": state.params["input"] + 1.0})
+    mesh = replicas.make_mesh(R)
+    fn = replicas.jit_replica_steps(mesh, tx=tx, objective=objective, sync_every=1, merge="sum")
+    _, metrics = fn(replicas.replicate(state, mesh, "sum"), replicas.put_batches(batches, mesh))
+    _, single = jax.jit(functools.partial(step_lib.train_steps, tx=tx, objective=objective))(
+        state, batches)
+    print(json.dumps({"replicas": {k: np.asarray(v).tolist() for k, v in metrics.items()},
+                      "single": {k: np.asarray(v).tolist() for k, v in single.items()}}))
+""")
+
+
+def test_replicas_combine_every_metric_the_objective_returns():
+  """An objective without accuracy and with a metric of its own: every metric is the mean over
+  all replicas' predictions (weighted by their count), as one device on the whole batch."""
+  results = _run(METRICS_SCRIPT)
+  got, want = results["replicas"], results["single"]
+  assert set(got) == set(want) == {"loss", "count", "norm"}
+  assert got["count"] == want["count"] == [14.0] * 3
+  for name in ("loss", "norm"):
+    np.testing.assert_allclose(got[name], want[name], rtol=1e-6, err_msg=name)
+
+
 RESUME_SCRIPT = textwrap.dedent("""
     import json, os, sys
     import jax

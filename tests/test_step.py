@@ -332,7 +332,7 @@ PINNED_SECOND_LOSS = 2.421599864959717
 
 def test_shared_pool_step_updates_pool_rows_with_summed_weighted_gradients():
   lr, pool_size = 0.1, 4
-  objective = objectives.word2vec(num_ns=2, pool_size=pool_size)
+  objective = objectives.word2vec(num_ns=2, shared_negatives=pool_size)
   state = _state(objective, optax.sgd(lr))
   batch = _window([5, 9], [[3], [7]], np.ones((2, 1)), negatives=[11, 12, 13, 5])
   new_state, _ = _step(state, batch, tx=optax.sgd(lr), objective=objective)

@@ -264,9 +264,9 @@ def test_subword_step_updates_each_row_as_fasttext(model, input_word, negatives_
             "ngrams": rng.normal(size=(bucket, D)).astype(np.float32),
             "output": rng.normal(size=(V, D)).astype(np.float32)}
   objective = objectives.word2vec(model=model, num_ns=1 if pool or batch_pool else
-                                  negatives.shape[-1], bucket=bucket, input=input_word,
+                                  negatives.shape[-1], bucket=bucket, skipgram_input=input_word,
                                   negatives_per=negatives_per, window_negatives=2 if pool else 0,
-                                  pool_size=2 if batch_pool else 0)
+                                  shared_negatives=2 if batch_pool else 0)
   weight = 0.5 if pool or batch_pool else 1.0  # Of each negative.
   tx = optax.sgd(lr)
   state = step.TrainState(step=jnp.zeros((), jnp.int32), params=jax_tree(params),

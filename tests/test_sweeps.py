@@ -243,7 +243,7 @@ def _config_of(sweep, point):
   """The Config experiments.train builds for a point of `sweep`, resolved for the step that
   auto gives it."""
   from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
-  from w2v_jax import placement  # pylint: disable=import-outside-toplevel
+  from w2v_jax import step_choice  # pylint: disable=import-outside-toplevel
 
   flags = {**sweep.base, **point}
   preset = config_lib.presets()[flags.pop("preset", "word2vec")]
@@ -252,7 +252,7 @@ def _config_of(sweep, point):
       flags[name] = None
   flags["corpus"] = tuple(flags["corpus"])
   config = preset.replace(**flags)
-  step = "generic" if placement.fused_unsupported(config) else "fused"
+  step = "generic" if step_choice.fused_unsupported(config) else "fused"
   return config_lib.resolve(config, step=step)
 
 

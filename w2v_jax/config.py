@@ -5,7 +5,7 @@
     examples   ExamplesConfig    ids -> windows or pairs, batches   (w2v_jax.data, pipeline)
     objective  ObjectiveConfig   what is trained on them            (w2v_jax.objectives, fused)
     optimizer  OptimizerConfig   the Optax transform                (w2v_jax.step)
-    devices    DevicesConfig     which step, where, how many        (w2v_jax.placement, fused)
+    devices    DevicesConfig     which step, where, how many        (w2v_jax.step_choice, placement)
     run        RunConfig         epochs, seed, logs, evaluation     (w2v_jax.train, loop)
 
 Every field is a flag of experiments/train.py under its own name (`--window_size`), so a

@@ -33,40 +33,7 @@ from w2v_jax import native
 from w2v_jax import negatives as negatives_lib
 from w2v_jax import subwords as subwords_lib
 from w2v_jax.losses import CBOW_MODES
-
-
-@dataclasses.dataclass(frozen=True)
-class Rule:
-  """What the kernel trains: the part of a built-in objective it runs (`Word2Vec.fused()`).
-
-  `per_pair`: each (input, output) pair updated in place in turn, with its own negatives
-  (word2vec.c's skip-gram; fastText's with the centre as input); else per window, every
-  gradient of a window from the tables as they were before it (HogBatch), its negatives
-  shared by its pairs. `window_draws`: with the centre as input, per window, how many
-  negatives the window's pairs share (each weighing num_ns / window_draws).
-  """
-
-  model: str = "skipgram"
-  input: str = "context"  # Skip-gram's input word: context (word2vec.c) or centre (fastText).
-  per_pair: bool = False
-  num_ns: int = 5
-  window_draws: int = 0
-  hs: bool = False
-  cbow: str = "mean"
-
-  def __post_init__(self):
-    if self.cbow not in CBOW_MODES:
-      raise ValueError(f"cbow must be one of {CBOW_MODES}, not {self.cbow!r}")
-    if self.input == "centre" and (self.model != "skipgram" or self.hs or not self.num_ns):
-      raise ValueError("the centre as input needs skip-gram with negative sampling alone")
-    if not (self.num_ns or self.hs):
-      raise ValueError("needs negatives (num_ns > 0) or hierarchical softmax")
-    if bool(self.window_draws) != (self.centre_input and not self.per_pair):
-      raise ValueError("window_draws (> 0) is for the centre as input, per window, alone")
-
-  @property
-  def centre_input(self) -> bool:
-    return self.input == "centre"
+from w2v_jax.rules import Rule
 
 
 @dataclasses.dataclass(frozen=True)

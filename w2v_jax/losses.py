@@ -72,15 +72,27 @@ def subword_inputs(words_SxD: jax.Array, ngram_sums_SxD: jax.Array, ngram_counts
 
 
 def cbow_subword_hidden(
-    words_SxD: jax.Array, ngram_sums_SxD: jax.Array, ngram_counts_S: jax.Array, mask_S: jax.Array
+    words_SxD: jax.Array, ngram_sums_SxD: jax.Array, ngram_counts_S: jax.Array, mask_S: jax.Array,
+    mode: str = "mean",
 ) -> tuple[jax.Array, jax.Array]:
-  """fastText's CBOW: h is the mean of all the context words' rows and all their n-gram rows
-  (a word with more n-grams weighs more), and every one of those rows gets the error unscaled."""
+  """fastText's CBOW: h from all the context words' rows and all their n-gram rows (a word with
+  more n-grams weighs more), as the fused kernel makes it.
+
+  "mean" (fastText's): h is their mean and every one of those rows gets the error unscaled.
+  "sum": h is their sum; "koan": their mean; with either, each row gets the error divided by the
+  number of context words (`cbow_hidden`'s rule, the kernel's with subwords).
+  """
   total_D = mask_S @ (words_SxD + ngram_sums_SxD)
   count = mask_S @ (1.0 + ngram_counts_S)
   mean_D = total_D / jnp.maximum(count, 1.0)
   sg = jax.lax.stop_gradient
-  h_D = sg(mean_D) + (total_D - sg(total_D))
+  if mode == "mean":  # Value of the mean, gradient of the sum.
+    h_D = sg(mean_D) + (total_D - sg(total_D))
+  elif mode in ("sum", "koan"):  # Value of the sum or the mean, gradient of sum / contexts.
+    share_D = total_D / jnp.maximum(jnp.sum(mask_S), 1.0)
+    h_D = sg(total_D if mode == "sum" else mean_D) + (share_D - sg(share_D))
+  else:
+    raise ValueError(f"unknown CBOW mode {mode!r}; choose from {CBOW_MODES}")
   return h_D[None, :], jnp.minimum(jnp.sum(mask_S), 1.0)[None]
 
 

@@ -7,18 +7,24 @@ the input pipeline must add to each batch (negatives, Huffman paths, n-gram rows
 declares in `needs()`, so a run asks it rather than knowing it.
 
 `Word2Vec` is the family: an example is one window (centre [B], contexts [B, S], mask [B, S]).
-An input encoder makes its predictions and output heads score them:
+An input encoder (`Encoder`) makes its predictions and output heads (`Head`) score them:
 
   encoders  SkipGram        every context word's input row predicts the centre (word2vec.c)
             Cbow(mode)      the mean (or sum) of the context rows predicts the centre
             CentreSkipGram  the centre's input row predicts each context word (fastText)
-  heads     NegativeSampling(num_ns, per)  the target against unigram^0.75 negatives, per window
-                                           or per pair; with loss="softmax", the seed's softmax
-            SharedPool(num_ns, size)       the target against one pool of negatives per batch
+  heads     NegativeSampling(num_ns, negatives_per)  the target against unigram^0.75 negatives,
+                                           per window or per pair; with loss="softmax", the
+                                           seed's softmax
+            SharedNegatives(num_ns, shared_negatives)  the target against one pool of negatives
+                                           per batch
             HierarchicalSoftmax()          the nodes of the centre's Huffman path
   parts     Subwords(minn, maxn, bucket)   fastText: an input is the mean of the word's row and
                                            its character n-gram rows
 
+Each part declares its tables, what it needs in a batch and its share of the fused kernel's rule
+(`kernel_rule()`, None where the kernel does not run it); a part of the caller's own, or a
+subclass of a built-in one, has no rule, so an objective with one trains on the generic step.
+The parts' settings have their flags' names (`--shared_negatives`, `--skipgram_input`, ...).
 `word2vec(model=..., num_ns=..., hs=..., ...)` builds the family by name.
 """
 
@@ -33,8 +39,10 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from w2v_jax import config as config_lib
 from w2v_jax import losses
 from w2v_jax import negatives as negatives_lib
+from w2v_jax.rules import Rule
 
 Batch = dict[str, jax.Array]
 # What a prediction's targets are: the window's centre (word2vec.c's roles) or each of its
@@ -100,8 +108,8 @@ class Objective(Protocol):
                            predictions it made, every other metric is a sum over them (each
                            is logged per prediction).
   sample(key, state, batch)  draws in the step what the pipeline did not.
-  fused()                the same update as a fused CPU kernel's rule (w2v_jax.fused.Rule), or
-                         None: the generic step only.
+  fused()                the same update as the fused kernel's rule (`w2v_jax.rules.Rule`), or
+                         None: the generic step only (`why_not_fused` says why).
   """
 
   shared_keys: tuple[str, ...]
@@ -120,7 +128,7 @@ class Objective(Protocol):
 
   def sample(self, key: jax.Array, state: Any, batch: Batch) -> Batch: ...
 
-  def fused(self) -> Any: ...
+  def fused(self) -> Rule | None: ...
 
 
 MEMBERS = ("shared_keys", "tables", "needs", "rows", "compose", "loss", "sample", "fused")
@@ -151,8 +159,89 @@ class Base:
     del key, state
     return batch
 
-  def fused(self) -> Any:
+  def fused(self) -> Rule | None:
     return None
+
+
+def why_not_fused(objective: Objective) -> str | None:
+  """Why the fused kernel cannot train `objective` (one line), or None where it can."""
+  if isinstance(objective, Word2Vec):
+    return objective.why_not_fused()
+  if objective.fused() is None:
+    return f"{type(objective).__name__} (an objective of its own) has no kernel rule"
+  return None
+
+
+# ---- The parts' contract -------------------------------------------------------------------
+
+# A part's share of the kernel's rule: some of `Rule`'s fields ({} where it adds none).
+RuleFragment = dict[str, Any]
+
+
+@typing.runtime_checkable
+class Encoder(Protocol):
+  """An input encoder: the input rows a window reads and the predictions h they make.
+
+  targets              what its predictions predict: CENTRE or CONTEXTS (each context word).
+  input_words(batch)   the input slots' word ids and liveness, [B, S'].
+  hidden(vectors, example, subwords)  one example's predictions h [H, D] and weights [H].
+  kernel_rule()        its share of the kernel's rule, or None: the kernel cannot run it.
+  """
+
+  targets: str
+
+  def input_words(self, batch: Batch) -> tuple[jax.Array, jax.Array]: ...
+
+  def hidden(self, vectors: dict[str, jax.Array], example: Batch, subwords: Subwords | None
+             ) -> tuple[jax.Array, jax.Array]: ...
+
+  def kernel_rule(self) -> RuleFragment | None: ...
+
+
+@typing.runtime_checkable
+class Head(Protocol):
+  """An output head: scores an encoder's predictions against output rows of its own tables.
+
+  shared_keys            its batch entries that are one per batch, not one per example.
+  can_score(targets)     whether it can score predictions of `targets` (CENTRE, CONTEXTS).
+  tables(vocab_size)     {table: rows} it trains.
+  needs(targets)         what the input pipeline adds to each batch for it.
+  rows(batch, targets)   {slot: Rows} it reads.
+  loss_of(h, weight, vectors, example, targets)  the loss of one example's predictions h
+                         (weighted) and how many it gets right.
+  kernel_rule(targets)   its share of the kernel's rule, or None: the kernel cannot run it.
+  """
+
+  shared_keys: tuple[str, ...]
+
+  def can_score(self, targets: str) -> bool: ...
+
+  def tables(self, vocab_size: int) -> dict[str, int]: ...
+
+  def needs(self, targets: str) -> Needs: ...
+
+  def rows(self, batch: Batch, targets: str) -> dict[str, Rows]: ...
+
+  def loss_of(self, h: jax.Array, weight: jax.Array, vectors: dict[str, jax.Array],
+              example: Batch, targets: str) -> tuple[jax.Array, jax.Array]: ...
+
+  def kernel_rule(self, targets: str) -> RuleFragment | None: ...
+
+
+def _is(part: Any, cls: type) -> bool:
+  """Whether `part` is of the built-in class `cls` itself: a subclass may change the math that
+  `cls`'s kernel rule stands for, so it does not inherit the rule."""
+  return type(part) is cls  # pylint: disable=unidiomatic-typecheck
+
+
+def _describe(part: Any) -> str:
+  """A part for a message: a built-in one with its settings that differ from the defaults."""
+  cls = type(part)
+  if cls.__module__ != __name__ or not dataclasses.is_dataclass(part):
+    return f"{cls.__name__} (a part of its own)"
+  changed = [f"{f.name}={getattr(part, f.name)!r}" for f in dataclasses.fields(part)
+             if f.default is not dataclasses.MISSING and getattr(part, f.name) != f.default]
+  return f"{cls.__name__}({', '.join(changed)})" if changed else cls.__name__
 
 
 # ---- Input encoders ------------------------------------------------------------------------
@@ -166,6 +255,14 @@ class Subwords:
   minn: int = 3
   maxn: int = 6
   bucket: int = 2_000_000
+
+  def tables(self) -> dict[str, int]:
+    return {"ngrams": self.bucket}
+
+  def needs(self, targets: str) -> Needs:
+    """The n-grams of the input words: the contexts', or the centre's when it is the input."""
+    of = "centres" if targets == CONTEXTS else "contexts"
+    return Needs(ngrams=NgramRows(self.minn, self.maxn, self.bucket, of))
 
   def compose(self, vectors: dict[str, jax.Array], batch: Batch, slots_BxS: tuple[int, int]
               ) -> tuple[dict[str, jax.Array], Batch]:
@@ -183,6 +280,10 @@ class Subwords:
   def inputs(self, words_SxD: jax.Array, vectors: dict[str, jax.Array], example: Batch
              ) -> jax.Array:
     return losses.subword_inputs(words_SxD, vectors["ngram_sums"], example["ngram_counts"])
+
+  def kernel_rule(self) -> RuleFragment | None:
+    """None for a subclass; the kernel composes the n-grams from its lookups (no field)."""
+    return {} if _is(self, Subwords) else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,11 +303,14 @@ class SkipGram:
       inputs_SxD = subwords.inputs(inputs_SxD, vectors, example)
     return losses.skipgram_hidden(inputs_SxD, example["mask"])
 
+  def kernel_rule(self) -> RuleFragment | None:
+    return {"model": "skipgram", "input": "context"} if _is(self, SkipGram) else None
+
 
 @dataclasses.dataclass(frozen=True)
 class Cbow(SkipGram):
   """CBOW: one prediction of the centre from the context rows (`losses.cbow_hidden`'s modes);
-  with subwords, fastText's mean over every context word's rows and n-gram rows."""
+  with subwords, from every context word's rows and n-gram rows (`cbow_subword_hidden`)."""
 
   mode: str = "mean"
 
@@ -217,8 +321,11 @@ class Cbow(SkipGram):
   def hidden(self, vectors, example, subwords):
     if subwords is not None:
       return losses.cbow_subword_hidden(vectors["inputs"], vectors["ngram_sums"],
-                                        example["ngram_counts"], example["mask"])
+                                        example["ngram_counts"], example["mask"], self.mode)
     return losses.cbow_hidden(vectors["inputs"], example["mask"], self.mode)
+
+  def kernel_rule(self) -> RuleFragment | None:
+    return {"model": "cbow", "input": "context", "cbow": self.mode} if _is(self, Cbow) else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,8 +340,8 @@ class CentreSkipGram(SkipGram):
     """The centre as the one input slot, [B, 1]; live when the window has a context."""
     return batch["centres"][:, None], jnp.any(batch["mask"] > 0, axis=1, keepdims=True)
 
-
-Encoder = SkipGram | Cbow | CentreSkipGram
+  def kernel_rule(self) -> RuleFragment | None:
+    return {"model": "skipgram", "input": "centre"} if _is(self, CentreSkipGram) else None
 
 
 # ---- Output heads --------------------------------------------------------------------------
@@ -282,46 +389,61 @@ def _draw(key: jax.Array, state: Any, draws: NegativeDraws, shape: tuple[int, ..
 @dataclasses.dataclass(frozen=True)
 class NegativeSampling:
   """The target against `num_ns` negatives: per window (shared by its predictions; with the
-  centre as input, `window_draws` of them, each weighing num_ns / window_draws per pair) or per
-  pair. `output_loss` "softmax" is the seed's cross-entropy over the 1 + K logits."""
+  centre as input, `window_negatives` of them, each weighing num_ns / window_negatives per pair)
+  or per pair. `loss` "softmax" is the seed's cross-entropy over the 1 + K logits."""
 
   num_ns: int = 5
-  per: str = "window"
-  window_draws: int = 0  # With the centre as input and per window (0: 2 x num_ns).
+  negatives_per: str = "window"
+  window_negatives: int = 0  # With the centre as input and per window (0: 2 x num_ns).
   skip_positive: bool = True
-  output_loss: str = "sigmoid"
-  distribution: str = "unigram"
-  power: float = 0.75
+  loss: str = "sigmoid"
+  negatives: str = "unigram"
+  ns_exponent: float = 0.75
+
+  shared_keys = ()
+
+  def can_score(self, targets: str) -> bool:
+    """The centre, or each context word with the sigmoid loss."""
+    return targets == CENTRE or self.loss == "sigmoid"
+
+  def tables(self, vocab_size: int) -> dict[str, int]:
+    return {"output": vocab_size}
 
   def draws(self, targets: str) -> NegativeDraws:
+    """The negatives it needs: num_ns per window or pair (window_negatives per window with the
+    centre as input)."""
     count = self.num_ns
-    if targets == CONTEXTS and self.per == "window":
-      count = self.window_draws or 2 * self.num_ns
-    return NegativeDraws(self.per, count, self.distribution, self.power)
+    if targets == CONTEXTS and self.negatives_per == "window":
+      count = self.window_negatives or 2 * self.num_ns
+    return NegativeDraws(self.negatives_per, count, self.negatives, self.ns_exponent)
+
+  def needs(self, targets: str) -> Needs:
+    return Needs(negatives=self.draws(targets))
 
   def rows(self, batch: Batch, targets: str) -> dict[str, Rows]:
     mask_BxS, negatives = batch["mask"], batch["negatives"]
+    per_pair = self.negatives_per == "pair"
     if targets == CONTEXTS:
       contexts_BxS = jnp.where(mask_BxS > 0, batch["contexts"], -1)
-      if self.per == "pair":  # [B, S, 1 + K]: each context with its own negatives.
+      if per_pair:  # [B, S, 1 + K]: each context with its own negatives.
         return {"outputs": _pair_outputs(contexts_BxS, negatives, mask_BxS)}
       live_Bx1 = jnp.any(mask_BxS > 0, axis=1, keepdims=True)
       # [B, S + K]: the contexts, then the window's negatives.
       ids = jnp.concatenate([contexts_BxS, jnp.where(live_Bx1, negatives, -1)], axis=1)
       return {"outputs": Rows(ids, "output")}
-    if self.per == "pair":  # [B, S, 1 + K], the centre repeated on every slot.
+    if per_pair:  # [B, S, 1 + K], the centre repeated on every slot.
       centres_BxS = jnp.broadcast_to(batch["centres"][:, None], mask_BxS.shape)
       return {"outputs": _pair_outputs(centres_BxS, negatives, mask_BxS)}
     live_B, _ = _live_centres(batch)
     ids = jnp.concatenate([batch["centres"][:, None], negatives], axis=1)
     return {"outputs": Rows(jnp.where(live_B[:, None], ids, -1), "output")}
 
-  def loss(self, h: jax.Array, weight: jax.Array, vectors: dict[str, jax.Array],
-           example: Batch, targets: str) -> tuple[jax.Array, jax.Array]:
+  def loss_of(self, h: jax.Array, weight: jax.Array, vectors: dict[str, jax.Array],
+              example: Batch, targets: str) -> tuple[jax.Array, jax.Array]:
     negatives = example["negatives"]
     if targets == CONTEXTS:
       contexts_S, h_D, mask_S = example["contexts"], h[0], weight
-      if self.per == "pair":  # [S, K]
+      if self.negatives_per == "pair":  # [S, K]
         valid_SxK = _valid(self.skip_positive, negatives, contexts_S[:, None])
         valid = jnp.concatenate([jnp.ones((len(mask_S), 1)), valid_SxK], axis=1)
         # One h for all [S, 1 + K] rows: a matrix-vector product (its gradient an outer product).
@@ -331,23 +453,44 @@ class NegativeSampling:
     valid = _valid(self.skip_positive, negatives, example["centres"])
     # Column 0 of the outputs is the centre, always valid.
     valid = jnp.concatenate([jnp.ones(valid.shape[:-1] + (1,)), valid], axis=-1)
-    return losses.sampled_loss(h, weight, vectors["outputs"], valid, self.output_loss)
+    return losses.sampled_loss(h, weight, vectors["outputs"], valid, self.loss)
+
+  def kernel_rule(self, targets: str) -> RuleFragment | None:
+    """word2vec.c's negative sampling: the sigmoid loss, unigram negatives other than the
+    positive."""
+    if not (_is(self, NegativeSampling) and self.loss == "sigmoid"
+            and self.negatives == "unigram" and self.skip_positive):
+      return None
+    per_window_of_centre = targets == CONTEXTS and self.negatives_per == "window"
+    return {"per_pair": self.negatives_per == "pair", "num_ns": self.num_ns,
+            "window_draws": self.draws(targets).count if per_window_of_centre else 0}
 
 
 @dataclasses.dataclass(frozen=True)
-class SharedPool:
-  """The target against one pool of `size` negatives shared by the whole batch (BlazingText),
-  each term weighing num_ns / size so that the expected gradient is that of num_ns negatives."""
+class SharedNegatives:
+  """The target against one pool of `shared_negatives` negatives shared by the whole batch
+  (BlazingText), each term weighing num_ns / shared_negatives so that the expected gradient is
+  that of num_ns negatives."""
 
   num_ns: int = 5
-  size: int = 64
+  shared_negatives: int = 64
   skip_positive: bool = True
-  distribution: str = "unigram"
-  power: float = 0.75
+  negatives: str = "unigram"
+  ns_exponent: float = 0.75
 
-  def draws(self, targets: str) -> NegativeDraws:
+  shared_keys = ("negatives",)
+
+  def can_score(self, targets: str) -> bool:
     del targets
-    return NegativeDraws("batch", self.size, self.distribution, self.power)
+    return True
+
+  def tables(self, vocab_size: int) -> dict[str, int]:
+    return {"output": vocab_size}
+
+  def needs(self, targets: str) -> Needs:
+    del targets
+    return Needs(negatives=NegativeDraws("batch", self.shared_negatives, self.negatives,
+                                         self.ns_exponent))
 
   def rows(self, batch: Batch, targets: str) -> dict[str, Rows]:
     if targets == CONTEXTS:
@@ -356,7 +499,7 @@ class SharedPool:
       outputs = Rows(_live_centres(batch)[1][:, None], "output")
     return {"outputs": outputs, "pool": Rows(batch["negatives"], "output", shared=True)}
 
-  def loss(self, h, weight, vectors, example, targets):
+  def loss_of(self, h, weight, vectors, example, targets):
     negatives = example["negatives"]
     if targets == CONTEXTS:
       contexts_S, h_D = example["contexts"], h[0]
@@ -365,7 +508,12 @@ class SharedPool:
                                        weights_SxK)
     valid = _valid(self.skip_positive, negatives, example["centres"])
     return losses.pooled_loss(h, weight, vectors["outputs"][0], vectors["pool"], valid,
-                              self.num_ns / self.size)
+                              self.num_ns / self.shared_negatives)
+
+  def kernel_rule(self, targets: str) -> None:
+    """None: the kernel draws its negatives per window, not per batch."""
+    del targets
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -373,30 +521,48 @@ class HierarchicalSoftmax:
   """word2vec.c's hierarchical softmax: a sigmoid at each node of the centre's Huffman path
   (rows of the "tree" table, V - 1 of them)."""
 
-  def draws(self, targets: str) -> None:
+  shared_keys = ()
+
+  def can_score(self, targets: str) -> bool:
+    """The centre only: its path is the batch's."""
+    return targets == CENTRE
+
+  def tables(self, vocab_size: int) -> dict[str, int]:
+    return {"tree": vocab_size - 1}
+
+  def needs(self, targets: str) -> Needs:
     del targets
-    return None
+    return Needs(paths=True)
 
   def rows(self, batch: Batch, targets: str) -> dict[str, Rows]:
     del targets
     return {"tree": Rows(jnp.where(batch["path_mask"] > 0, batch["points"], -1), "tree")}
 
-  def loss(self, h, weight, vectors, example, targets):
+  def loss_of(self, h, weight, vectors, example, targets):
     del targets
     return losses.hierarchical_loss(h, weight, vectors["tree"], example["codes"],
                                     example["path_mask"])
 
-
-Head = NegativeSampling | SharedPool | HierarchicalSoftmax
+  def kernel_rule(self, targets: str) -> RuleFragment | None:
+    del targets
+    return {"hs": True} if _is(self, HierarchicalSoftmax) else None
 
 
 # ---- The family ----------------------------------------------------------------------------
+
+def _check_part(part: Any, protocol: type) -> None:
+  """TypeError unless `part` has every member of `protocol` (Encoder or Head)."""
+  if not isinstance(part, protocol):
+    raise TypeError(f"{type(part).__name__} is not an objectives.{protocol.__name__}: it "
+                    f"lacks one of its members")
+
 
 @dataclasses.dataclass(frozen=True)
 class Word2Vec(Base):
   """An encoder's predictions scored by output heads (their losses add: word2vec.c trains
   negative sampling and hierarchical softmax together when both are on); the accuracy is the
-  first head's. Tables: "input" (syn0), "ngrams" (fastText's), "output" (syn1neg), "tree" (syn1).
+  first head's. Tables: "input" (syn0) and those of its parts: "ngrams" (fastText's), "output"
+  (syn1neg), "tree" (syn1).
   """
 
   encoder: Encoder = SkipGram()
@@ -406,35 +572,39 @@ class Word2Vec(Base):
   def __post_init__(self):
     if not self.heads:
       raise ValueError("needs negatives (num_ns > 0) or hierarchical softmax")
-    head = self.heads[0]
-    if self.encoder.targets == CONTEXTS and not (len(self.heads) == 1 and (
-        isinstance(head, SharedPool)
-        or isinstance(head, NegativeSampling) and head.output_loss == "sigmoid")):
+    _check_part(self.encoder, Encoder)
+    for head in self.heads:
+      _check_part(head, Head)
+    targets = self.encoder.targets
+    if targets == CONTEXTS and not (len(self.heads) == 1 and self.heads[0].can_score(targets)):
       raise ValueError("the centre as input needs skip-gram with negative sampling alone "
                        "(sigmoid)")
+    unable = next((h for h in self.heads if not h.can_score(targets)), None)
+    if unable is not None:
+      raise ValueError(f"{_describe(unable)} cannot score predictions of the {targets}")
 
   @property
   def shared_keys(self) -> tuple[str, ...]:
-    return ("negatives",) if any(isinstance(h, SharedPool) for h in self.heads) else ()
+    return tuple(dict.fromkeys(k for h in self.heads for k in h.shared_keys))
 
   def tables(self, vocab_size: int) -> dict[str, int]:
     tables = {"input": vocab_size}
     if self.subwords is not None:
-      tables["ngrams"] = self.subwords.bucket
-    if any(not isinstance(h, HierarchicalSoftmax) for h in self.heads):
-      tables["output"] = vocab_size
-    if any(isinstance(h, HierarchicalSoftmax) for h in self.heads):
-      tables["tree"] = vocab_size - 1
+      tables.update(self.subwords.tables())
+    for head in self.heads:
+      tables.update(head.tables(vocab_size))
     return tables
 
   def needs(self) -> Needs:
+    """The parts' needs together: the first head's negatives that has any, every head's paths,
+    the subwords' n-grams."""
     targets = self.encoder.targets
-    negatives = next((d for h in self.heads if (d := h.draws(targets)) is not None), None)
-    ngrams = None
+    parts = [h.needs(targets) for h in self.heads]
     if self.subwords is not None:
-      s = self.subwords
-      ngrams = NgramRows(s.minn, s.maxn, s.bucket, "centres" if targets == CONTEXTS else "contexts")
-    return Needs(negatives, any(isinstance(h, HierarchicalSoftmax) for h in self.heads), ngrams)
+      parts.append(self.subwords.needs(targets))
+    return Needs(negatives=next((n.negatives for n in parts if n.negatives is not None), None),
+                 paths=any(n.paths for n in parts),
+                 ngrams=next((n.ngrams for n in parts if n.ngrams is not None), None))
 
   def rows(self, batch: Batch) -> dict[str, Rows]:
     words, live = self.encoder.input_words(batch)
@@ -455,7 +625,7 @@ class Word2Vec(Base):
     h, weight = self.encoder.hidden(vectors, example, self.subwords)
     total, accuracy = None, None
     for head in self.heads:
-      loss, correct = head.loss(h, weight, vectors, example, self.encoder.targets)
+      loss, correct = head.loss_of(h, weight, vectors, example, self.encoder.targets)
       total = loss if total is None else total + loss
       accuracy = correct if accuracy is None else accuracy
     return total, {"accuracy": accuracy, "count": jnp.sum(weight)}
@@ -468,52 +638,66 @@ class Word2Vec(Base):
     batch_size, slots = batch["contexts"].shape
     return {**batch, "negatives": _draw(key, state, draws, draws.shape(batch_size, slots))}
 
-  def fused(self) -> Any:
-    """The fused kernel's rule for this objective; None for a pool or the seed's softmax."""
-    from w2v_jax import fused  # pylint: disable=import-outside-toplevel
+  def fused(self) -> Rule | None:
+    """The fused kernel's rule for this objective: None unless every part has one."""
+    return self._kernel_rule()[0]
 
-    ns = [h for h in self.heads if isinstance(h, NegativeSampling)]
-    if any(isinstance(h, SharedPool) for h in self.heads) or any(
-        h.output_loss != "sigmoid" or h.distribution != "unigram" or not h.skip_positive
-        for h in ns):
-      return None
-    model = "cbow" if isinstance(self.encoder, Cbow) else "skipgram"
-    head = ns[0] if ns else NegativeSampling(num_ns=0)
-    return fused.Rule(
-        model=model, input="centre" if self.encoder.targets == CONTEXTS else "context",
-        per_pair=head.per == "pair", num_ns=head.num_ns,
-        window_draws=head.draws(CONTEXTS).count if ns and self.encoder.targets == CONTEXTS else 0,
-        hs=any(isinstance(h, HierarchicalSoftmax) for h in self.heads),
-        cbow=self.encoder.mode if isinstance(self.encoder, Cbow) else "mean")
+  def why_not_fused(self) -> str | None:
+    """Why the fused kernel cannot train this objective (one line), or None where it can."""
+    return self._kernel_rule()[1]
+
+  def _kernel_rule(self) -> tuple[Rule | None, str | None]:
+    """The parts' kernel rules together, or why there is none."""
+    targets = self.encoder.targets
+    parts = [(self.encoder, self.encoder.kernel_rule())]
+    if self.subwords is not None:
+      parts.append((self.subwords, self.subwords.kernel_rule()))
+    parts += [(head, head.kernel_rule(targets)) for head in self.heads]
+    fields: RuleFragment = {}
+    for part, fragment in parts:
+      if fragment is None:
+        return None, f"{_describe(part)} has no kernel rule"
+      if fields.keys() & fragment.keys():
+        return None, f"the kernel runs one {_describe(part)} at most"
+      fields.update(fragment)
+    try:
+      return Rule(**{"num_ns": 0, **fields}), None
+    except ValueError as e:
+      return None, f"the kernel has no rule for these parts ({e})"
 
 
 def word2vec(*, model: str = "skipgram", num_ns: int = 5, hs: bool = False,
-             output_loss: str = "sigmoid", cbow: str = "mean", negatives_per: str = "window",
-             pool_size: int = 0, skip_positive_negatives: bool = True,
+             loss: str = "sigmoid", cbow: str = "mean", negatives_per: str = "window",
+             shared_negatives: int = 0, skip_positive_negatives: bool = True,
              negatives: str = "unigram", ns_exponent: float = 0.75, bucket: int = 0,
-             minn: int = 3, maxn: int = 6, input: str = "context",  # pylint: disable=redefined-builtin
-             window_negatives: int = 0) -> Word2Vec:
-  """The family by name: skip-gram or CBOW; `num_ns` negatives (per window or pair, or a pool of
-  `pool_size` per batch), hierarchical softmax, or both; fastText's subwords with `bucket` > 0;
-  skip-gram's input word the context (word2vec.c) or the centre (fastText)."""
+             minn: int = 3, maxn: int = 6, skipgram_input: str = "context",
+             window_negatives: int = 0, input: str | None = None,  # pylint: disable=redefined-builtin
+             ) -> Word2Vec:
+  """The family by name, each setting its flag's: skip-gram or CBOW; `num_ns` negatives (per
+  window or pair, or a pool of `shared_negatives` per batch), hierarchical softmax, or both;
+  fastText's subwords with `bucket` > 0; skip-gram's input word the context (word2vec.c) or the
+  centre (fastText). `input` is `skipgram_input` by the kernel rule's name (`Rule.input`)."""
+  skipgram_input = input or skipgram_input
   if model not in ("skipgram", "cbow"):
     raise ValueError(f"model must be one of ('skipgram', 'cbow'), not {model!r}")
-  if input not in ("context", "centre"):
-    raise ValueError(f"input must be one of ('context', 'centre'), not {input!r}")
+  if skipgram_input not in ("context", "centre"):
+    raise ValueError(f"skipgram_input must be one of ('context', 'centre'), not "
+                     f"{skipgram_input!r}")
   if num_ns < 0 or window_negatives < 0:
     raise ValueError("num_ns and window_negatives must be >= 0")
-  if model == "cbow" and (negatives_per != "window" or input != "context"):
+  if model == "cbow" and (negatives_per != "window" or skipgram_input != "context"):
     raise ValueError("CBOW takes the context as input, with negatives per window")
   if model == "cbow":
     encoder = Cbow(cbow)
   else:
-    encoder = CentreSkipGram() if input == "centre" else SkipGram()
+    encoder = CentreSkipGram() if skipgram_input == "centre" else SkipGram()
   heads = []
-  if num_ns and pool_size:
-    heads.append(SharedPool(num_ns, pool_size, skip_positive_negatives, negatives, ns_exponent))
+  if num_ns and shared_negatives:
+    heads.append(SharedNegatives(num_ns, shared_negatives, skip_positive_negatives, negatives,
+                                 ns_exponent))
   elif num_ns:
     heads.append(NegativeSampling(num_ns, negatives_per, window_negatives,
-                                  skip_positive_negatives, output_loss, negatives, ns_exponent))
+                                  skip_positive_negatives, loss, negatives, ns_exponent))
   if hs:
     heads.append(HierarchicalSoftmax())
   subwords = Subwords(minn, maxn, bucket) if bucket else None
@@ -523,11 +707,19 @@ def word2vec(*, model: str = "skipgram", num_ns: int = 5, hs: bool = False,
 def from_config(config: Any) -> Word2Vec:
   """The objective an `ObjectiveConfig` (resolved: skipgram_input not auto) describes."""
   return word2vec(
-      model=config.model, num_ns=config.num_ns, hs=config.hs, output_loss=config.loss,
+      model=config.model, num_ns=config.num_ns, hs=config.hs, loss=config.loss,
       cbow=config.cbow_mode, negatives_per=config.negatives_per,
-      pool_size=config.shared_negatives if config.num_ns else 0,
+      shared_negatives=config.shared_negatives if config.num_ns else 0,
       # The seed's sampler (TF's) may return the positive itself; kept for faithfulness.
       skip_positive_negatives=config.negatives == "unigram", negatives=config.negatives,
       ns_exponent=config.ns_exponent, bucket=config.bucket if config.subwords else 0,
-      minn=config.minn, maxn=config.maxn, input=config.skipgram_input,
+      minn=config.minn, maxn=config.maxn, skipgram_input=config.skipgram_input,
       window_negatives=config.window_negatives)
+
+
+def for_run(config: Any, objective: Objective | None = None) -> Objective:
+  """The objective a run of `config` (a `config.Config`) trains: `objective`, checked, or the
+  one its settings describe (`from_config`; its settings do not depend on the step)."""
+  if objective is None:
+    objective = from_config(config_lib.resolve(config, step="generic").objective)
+  return check(objective)

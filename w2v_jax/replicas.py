@@ -182,10 +182,16 @@ def replica_steps(
 
 
 def _combine_metrics(metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
-  """Per-replica step metrics [steps] -> the same over all replicas, one collective per call."""
-  count = jax.lax.psum(metrics["count"], AXIS)
-  total = {k: jax.lax.psum(metrics[k] * metrics["count"], AXIS) for k in ("loss", "accuracy")}
-  return {**{k: v / jnp.maximum(count, 1.0) for k, v in total.items()}, "count": count}
+  """Per-replica step metrics [steps] -> the same over all replicas, one collective per call.
+
+  Every metric but "count" is a mean per prediction (the step's), so each is combined as the
+  mean over every replica's predictions, whatever metrics the objective returns.
+  """
+  count = metrics["count"]
+  sums = jax.lax.psum({k: v * count for k, v in metrics.items() if k != "count"} | {
+      "count": count}, AXIS)
+  total = sums.pop("count")
+  return {**{k: v / jnp.maximum(total, 1.0) for k, v in sums.items()}, "count": total}
 
 
 def jit_replica_steps(

@@ -19,7 +19,7 @@ from w2v_jax import checkpoint as checkpoint_lib
 from w2v_jax import config as config_lib
 from w2v_jax import data, evaluate, export, fused, logs, loop, memory, objectives, pipeline
 from w2v_jax import placement as placement_lib
-from w2v_jax import query, rundir
+from w2v_jax import query, rundir, step_choice
 from w2v_jax import step as step_lib
 from w2v_jax import vocab as vocab_lib
 
@@ -40,8 +40,9 @@ def train_and_evaluate(config: config_lib.Config, workdir: str, *,
   `TrainingDiverged` on NaN/Inf, `text.CorpusError` / `ValueError` on bad input.
   """
   run = rundir.RunDir(workdir, jax.process_index())
-  config, objective = placement_lib.settle(config, objective, tx is None,
-                                           run.saved_step() if resume else None)
+  objective = objectives.for_run(config, objective)
+  config = step_choice.resolve_for_run(config, objective, tx is None,
+                                       run.saved_step() if resume else None)
   checkpoint = run.begin(config, resume)
   t_setup = time.perf_counter()
   place = placement_lib.make_placement(config.devices, config.examples.batch_size)
