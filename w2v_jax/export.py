@@ -32,12 +32,10 @@ def word_vectors(table: Callable[[str], np.ndarray], words: Sequence[str], ngram
   return composer.vocabulary_vectors(), composer
 
 
-def write_projector_tsv(
-    vectors_path: str, metadata_path: str, words: Sequence[str], vectors: np.ndarray,
-    skip_padding: bool = True,
-) -> None:
+def write_projector_tsv(vectors_path: str, metadata_path: str, words: Sequence[str],
+                        vectors: np.ndarray) -> None:
   """The seed's `vectors.tsv` + `metadata.tsv`: one row per word, the padding row ('') skipped."""
-  start = 1 if skip_padding and len(words) and words[0] == "" else 0
+  start = 1 if len(words) and words[0] == "" else 0
   with io_utils.atomic_open(vectors_path, "w", encoding="utf-8") as f:
     f.writelines(line + "\n" for line in word2vec_format.format_rows(vectors[start:], "\t"))
   io_utils.atomic_write_text(metadata_path, "".join(w + "\n" for w in words[start:]))

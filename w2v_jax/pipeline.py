@@ -1,10 +1,11 @@
-"""A run's input side: from its config and objective to the stream of blocks the step trains on.
+"""A run's input side: from its corpus and examples sections and the objective's needs to the
+stream of blocks the step trains on.
 
   load      the vocabulary and encoded corpus (cached), the example source, the run's steps
   features  what the objective `needs()` (negatives, Huffman paths, n-gram rows) made on the
             host: added to each block, or kept by the step (the noise it draws from)
   lookups   the same for the fused kernel, which draws and walks them itself
-  stream    the blocks, prefetched on a background thread
+  blocks    the blocks of batches from a position (the run prefetches them on a thread)
 """
 
 from __future__ import annotations
