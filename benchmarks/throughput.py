@@ -254,7 +254,8 @@ def kernel_step_worker(path: str, combo: str, threads: int, calls: int = 0) -> d
       step="fused", threads=threads)
   objective = objectives.from_config(config.objective)
   needs = objective.needs()
-  prepared = pipeline.load(config, None, needs, config.examples.batch_size)
+  prepared = pipeline.load(config.corpus, config.examples, needs, config.examples.batch_size,
+                           seed=config.run.seed, epochs=config.run.epochs)
   steps = 32
   blocks = [b.batches for b in data.sentence_blocks(prepared.source, 1,
                                                      config.examples.batch_size, steps)]

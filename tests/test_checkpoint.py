@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from w2v_jax import checkpoint, export, train
+from w2v_jax import checkpoint, train, word2vec_format
 
 from test_train_e2e import tiny_config
 
@@ -91,8 +91,8 @@ def test_interrupted_then_resumed_run_equals_uninterrupted_run(planted_file, tmp
   assert not os.path.exists(os.path.join(workdir, "vectors.bin"))
   resumed = train.train_and_evaluate(config, workdir, resume=True)
 
-  a = export.read_word2vec(str(tmp_path / "whole" / "vectors.bin"))[1]
-  b = export.read_word2vec(os.path.join(workdir, "vectors.bin"))[1]
+  a = word2vec_format.read(str(tmp_path / "whole" / "vectors.bin"))[1]
+  b = word2vec_format.read(os.path.join(workdir, "vectors.bin"))[1]
   np.testing.assert_array_equal(a, b)  # Bit for bit on the CPU.
   assert resumed["steps"] == whole["steps"]
 
@@ -137,6 +137,6 @@ def test_a_run_saved_by_w2v_jax_0_1_resumes_under_todays_defaults(planted_file, 
   today = tiny_config(planted_file, epochs=2, checkpoint_every=8)  # --step auto.
   resumed = train.train_and_evaluate(today, workdir, resume=True)
   assert resumed["step"] == "generic"
-  a = export.read_word2vec(str(tmp_path / "whole" / "vectors.bin"))[1]
-  b = export.read_word2vec(os.path.join(workdir, "vectors.bin"))[1]
+  a = word2vec_format.read(str(tmp_path / "whole" / "vectors.bin"))[1]
+  b = word2vec_format.read(os.path.join(workdir, "vectors.bin"))[1]
   np.testing.assert_array_equal(a, b)

@@ -3,13 +3,42 @@ import os
 import numpy as np
 import pytest
 
-from w2v_jax import export
+from w2v_jax import export, objectives, subwords, word2vec_format
 
 WORDS = ["", "[UNK]", "über", "b"]
 
 
 def _vectors():
   return np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+
+
+def _tables(rows=6, dim=3, bucket=11):
+  rng = np.random.default_rng(1)
+  return {"input": rng.normal(size=(rows, dim)).astype(np.float32),
+          "ngrams": rng.normal(size=(bucket, dim)).astype(np.float32)}
+
+
+def test_word_vectors_are_the_input_rows_of_the_vocabulary():
+  tables = _tables()
+  vectors, composer = export.word_vectors(tables.__getitem__, ["a", "b", "c", "d"])
+  assert composer is None
+  np.testing.assert_array_equal(vectors, tables["input"][:4])  # Padding rows past V left out.
+
+
+def test_word_vectors_with_ngrams_average_each_word_row_with_its_ngram_rows():
+  tables = _tables()
+  words = ["</s>", "ab", "abc"]
+  vectors, composer = export.word_vectors(tables.__getitem__, words,
+                                          objectives.NgramRows(minn=2, maxn=3, bucket=11))
+  ngram = lambda g: tables["ngrams"][subwords.fnv1a(g.encode()) % 11]
+  rows = tables["input"]
+  # "<ab>": <a ab b> <ab ab>; "<abc>": <a ab bc c> <ab abc bc>; "</s>" has no n-grams.
+  want = [rows[0],
+          (rows[1] + sum(ngram(g) for g in ("<a", "ab", "b>", "<ab", "ab>"))) / 6,
+          (rows[2] + sum(ngram(g) for g in ("<a", "ab", "bc", "c>", "<ab", "abc", "bc>"))) / 8]
+  np.testing.assert_allclose(vectors, np.stack(want), rtol=1e-6)
+  assert composer.words == tuple(words) and (composer.minn, composer.maxn) == (2, 3)
+  np.testing.assert_array_equal(composer.ngram_rows, tables["ngrams"])
 
 
 def test_projector_tsv_matches_the_seed_layout(tmp_path):
@@ -20,49 +49,6 @@ def test_projector_tsv_matches_the_seed_layout(tmp_path):
   assert meta == ["[UNK]", "über", "b"]  # The padding row is skipped.
   rows = np.loadtxt(tmp_path / "vectors.tsv", delimiter="\t", dtype=np.float32)
   np.testing.assert_array_equal(rows, vec[1:])
-
-
-@pytest.mark.parametrize("binary", [False, True])
-def test_word2vec_round_trip(tmp_path, binary):
-  vec = _vectors()
-  path = str(tmp_path / ("v.bin" if binary else "v.txt"))
-  export.write_word2vec(path, WORDS, vec, binary=binary)
-  words, loaded = export.read_word2vec(path)
-  assert words == WORDS[1:]
-  np.testing.assert_array_equal(loaded, vec[1:])
-
-
-@pytest.mark.parametrize("binary", [False, True])
-def test_gensim_reads_our_files_and_we_read_gensims(tmp_path, binary):
-  keyed = pytest.importorskip("gensim.models.keyedvectors")
-  vec = _vectors()
-  ours = str(tmp_path / ("ours.bin" if binary else "ours.txt"))
-  export.write_word2vec(ours, WORDS, vec, binary=binary)
-  kv = keyed.KeyedVectors.load_word2vec_format(ours, binary=binary)
-  assert kv.index_to_key == WORDS[1:]
-  np.testing.assert_array_equal(kv.vectors, vec[1:])
-  theirs = str(tmp_path / "theirs")
-  kv.save_word2vec_format(theirs, binary=binary)
-  words, loaded = export.read_word2vec(theirs, binary=binary)
-  assert words == WORDS[1:]
-  np.testing.assert_allclose(loaded, vec[1:], rtol=1e-6)
-
-
-def test_malformed_word2vec_files_name_the_problem(tmp_path):
-  bad = tmp_path / "bad.txt"
-  bad.write_text("2 3\na 1 2 3\nb 1 2\n", encoding="utf-8")
-  with pytest.raises(ValueError, match=r"bad.txt: line 3"):
-    export.read_word2vec(str(bad))
-  bad.write_text("two three\n", encoding="utf-8")
-  with pytest.raises(ValueError, match=r"bad.txt: line 1"):
-    export.read_word2vec(str(bad))
-  with pytest.raises(ValueError, match="no such file"):
-    export.read_word2vec(str(tmp_path / "missing.bin"))
-
-
-def test_words_with_spaces_cannot_be_written(tmp_path):
-  with pytest.raises(ValueError, match="cannot be written"):
-    export.write_word2vec(str(tmp_path / "x.txt"), ["a b"], np.zeros((1, 2)), binary=False)
 
 
 def test_tensorboard_projector_files(tmp_path):
@@ -78,22 +64,6 @@ def test_tensorboard_projector_files(tmp_path):
   assert (tmp_path / "projector_config.pbtxt").read_text() == config  # Not appended to.
 
 
-def test_numbers_are_written_with_the_fewest_digits_that_round_trip():
-  vec = np.array([[0.1, -1e-8, 3.4028235e38, 1.0 / 3.0]], np.float32)
-  (line,) = export.format_rows(vec, " ")
-  assert line == "0.100000001 -9.99999994e-09 3.40282347e+38 0.333333343"
-  np.testing.assert_array_equal(np.array(line.split(), np.float32), vec[0])
-
-
-def test_outputs_are_readable_by_others_as_umask_allows(tmp_path):
-  old = os.umask(0o022)
-  try:
-    export.write_word2vec(str(tmp_path / "v.txt"), ["a"], np.zeros((1, 2)), binary=False)
-  finally:
-    os.umask(old)
-  assert (os.stat(tmp_path / "v.txt").st_mode & 0o777) == 0o644
-
-
 @pytest.mark.parametrize("words", [WORDS, WORDS[1:]])
 def test_text_vectors_in_one_pass_equal_each_writer_and_the_projector_copies_them(tmp_path, words):
   """vectors.tsv + metadata.tsv and word2vec text from one formatting, byte for byte what the
@@ -102,7 +72,7 @@ def test_text_vectors_in_one_pass_equal_each_writer_and_the_projector_copies_the
   one, each = tmp_path / "one", tmp_path / "each"
   each.mkdir()
   export.write_projector_tsv(str(each / "v.tsv"), str(each / "m.tsv"), words, vec)
-  export.write_word2vec(str(each / "v.txt"), words, vec, binary=False)
+  word2vec_format.write(str(each / "v.txt"), words, vec, binary=False)
   tsv = (str(one / "v.tsv"), str(one / "m.tsv"))
   export.write_text_vectors(*tsv, str(one / "v.txt"), words, vec)
   for name in ("v.tsv", "m.tsv", "v.txt"):

@@ -19,7 +19,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from w2v_jax import checkpoint, export
+from w2v_jax import checkpoint, word2vec_format
 
 from conftest import ROOT
 
@@ -103,7 +103,7 @@ def _run(tmp_path, out_dir, corpus, *extra, fault="", wait=True):
 
 
 def _vectors(run_dir):
-  return export.read_word2vec(os.path.join(run_dir, "vectors.bin"))[1]
+  return word2vec_format.read(os.path.join(run_dir, "vectors.bin"))[1]
 
 
 def _error_lines(err):
@@ -124,7 +124,7 @@ def _assert_no_partial_files(run_dir, temps_allowed=True):
       if name.startswith("ckpt-") and name.endswith(".npz"):
         assert checkpoint.verify(path) is None, path
       if name in ("vectors.bin", "vectors.txt"):
-        export.read_word2vec(path)
+        word2vec_format.read(path)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from w2v_jax import export, train
+from w2v_jax import train, word2vec_format
 
 
 def _ci_module():
@@ -122,8 +122,8 @@ def test_readme_objective_gets_a_whole_run_resumes_bit_exactly_and_gensim_reads_
     train.train_and_evaluate(settings, "cut", objective=objective, tx=tx,
                              should_stop=stop_midway)
   train.train_and_evaluate(settings, "cut", objective=objective, tx=tx, resume=True)
-  whole = export.read_word2vec("runs/margin/vectors.bin")
-  resumed = export.read_word2vec("cut/vectors.bin")
+  whole = word2vec_format.read("runs/margin/vectors.bin")
+  resumed = word2vec_format.read("cut/vectors.bin")
   assert whole[0] == resumed[0]
   np.testing.assert_array_equal(whole[1], resumed[1])  # Bit for bit on the CPU.
   gensim_vectors = KeyedVectors.load_word2vec_format("runs/margin/vectors.bin", binary=True)

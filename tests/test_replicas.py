@@ -15,7 +15,7 @@ import pytest
 
 from conftest import ROOT
 
-from w2v_jax import export
+from w2v_jax import fasttext_format, word2vec_format
 
 ENV = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
 
@@ -190,7 +190,7 @@ RESUME_SCRIPT = textwrap.dedent("""
     jax.config.update("jax_num_cpu_devices", 2)
     import numpy as np
     sys.path.insert(0, os.path.join({root!r}, "tests"))
-    from w2v_jax import export, train
+    from w2v_jax import train, word2vec_format
     from test_train_e2e import tiny_config
 
     tmp, corpus, optimizer = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -212,8 +212,8 @@ RESUME_SCRIPT = textwrap.dedent("""
       pass
     status = json.load(open(os.path.join(cut, "status.json")))
     resumed = train.train_and_evaluate(config, cut, resume=True)
-    a = export.read_word2vec(os.path.join(tmp, "whole", "vectors.bin"))[1]
-    b = export.read_word2vec(os.path.join(cut, "vectors.bin"))[1]
+    a = word2vec_format.read(os.path.join(tmp, "whole", "vectors.bin"))[1]
+    b = word2vec_format.read(os.path.join(cut, "vectors.bin"))[1]
     print(json.dumps({{"status": status, "equal": bool(np.array_equal(a, b)),
                       "replicas": resumed["replicas"], "steps": resumed["steps"],
                       "whole_steps": whole["steps"]}}))
@@ -304,6 +304,6 @@ def test_two_processes_on_loopback_give_one_process_vectors(planted_file, tmp_pa
 
 def _read(path):
   if path.name == "model.bin":
-    model = export.read_fasttext_bin(str(path))
+    model = fasttext_format.read(str(path))
     return model.words, np.concatenate([model.input, model.output])
-  return export.read_word2vec(str(path))
+  return word2vec_format.read(str(path))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from w2v_jax import losses, objectives, subwords
+from w2v_jax import fasttext_format, losses, objectives, subwords, word2vec_format
 
 
 def test_fnv1a_matches_the_standard_on_ascii_and_sign_extends_other_bytes():
@@ -89,14 +89,12 @@ def test_bucket_ids_equal_gensims():
 
 
 def _model(rng, words, bucket=997, dim=8):
-  from w2v_jax import export  # pylint: disable=import-outside-toplevel
-
   args = {"dim": dim, "ws": 5, "epoch": 5, "min_count": 1, "neg": 5, "word_ngrams": 1,
           "loss": 2, "model": 2, "bucket": bucket, "minn": 3, "maxn": 6, "lr_update_rate": 100,
           "t": 1e-4}
   word_rows = rng.normal(size=(len(words), dim)).astype(np.float32)
   ngram_rows = rng.normal(size=(bucket, dim)).astype(np.float32)
-  model = export.FastTextModel(args, list(words), np.arange(len(words), 0, -1) * 10, 12345,
+  model = fasttext_format.FastTextModel(args, list(words), np.arange(len(words), 0, -1) * 10, 12345,
                                word_rows, rng.normal(size=(len(words), dim)).astype(np.float32))
   return model, ngram_rows
 
@@ -123,12 +121,10 @@ def test_vectors_are_means_of_word_and_ngram_rows_and_oov_of_ngram_rows():
 
 
 def test_fasttext_bin_round_trips(tmp_path):
-  from w2v_jax import export  # pylint: disable=import-outside-toplevel
-
   model, ngram_rows = _model(np.random.default_rng(1), VOCAB)
   path = str(tmp_path / "model.bin")
-  export.write_fasttext_bin(path, model, ngram_rows)
-  back = export.read_fasttext_bin(path)
+  fasttext_format.write(path, model, ngram_rows)
+  back = fasttext_format.read(path)
   assert back.words == VOCAB and back.ntokens == 12345
   assert back.args == model.args
   np.testing.assert_array_equal(back.counts, model.counts)
@@ -137,28 +133,24 @@ def test_fasttext_bin_round_trips(tmp_path):
 
 
 def test_bad_fasttext_bin_is_a_one_line_error(tmp_path):
-  from w2v_jax import export  # pylint: disable=import-outside-toplevel
-
   model, ngram_rows = _model(np.random.default_rng(2), VOCAB)
   good = tmp_path / "good.bin"
-  export.write_fasttext_bin(str(good), model, ngram_rows)
+  fasttext_format.write(str(good), model, ngram_rows)
   data = good.read_bytes()
   (tmp_path / "magic.bin").write_bytes(b"\x00\x00\x00\x00" + data[4:])
   with pytest.raises(ValueError, match=r"magic.bin: not a fastText .bin file \(magic 0"):
-    export.read_fasttext_bin(str(tmp_path / "magic.bin"))
+    fasttext_format.read(str(tmp_path / "magic.bin"))
   for cut in (30, 100, len(data) - 10):
     (tmp_path / "cut.bin").write_bytes(data[:cut])
     with pytest.raises(ValueError, match=r"cut.bin: truncated"):
-      export.read_fasttext_bin(str(tmp_path / "cut.bin"))
+      fasttext_format.read(str(tmp_path / "cut.bin"))
 
 
 def test_gensim_loads_the_bin_with_the_same_vectors_in_and_out_of_vocabulary(tmp_path):
   fasttext = pytest.importorskip("gensim.models.fasttext")
-  from w2v_jax import export  # pylint: disable=import-outside-toplevel
-
   model, ngram_rows = _model(np.random.default_rng(3), VOCAB)
   path = str(tmp_path / "model.bin")
-  export.write_fasttext_bin(path, model, ngram_rows)
+  fasttext_format.write(path, model, ngram_rows)
   loaded = fasttext.load_facebook_model(path)
   ours = subwords.SubwordVectors(tuple(VOCAB), model.input, ngram_rows, 3, 6)
   composed = ours.vocabulary_vectors()
@@ -317,19 +309,19 @@ def test_training_with_subwords_learns_planted_topics_and_writes_a_loadable_bin(
     planted_file, tmp_path, combo):
   from test_train_e2e import _topic_purity, tiny_config  # pylint: disable=import-outside-toplevel
 
-  from w2v_jax import export, train  # pylint: disable=import-outside-toplevel
+  from w2v_jax import train  # pylint: disable=import-outside-toplevel
 
   workdir = str(tmp_path / "run")
   # n-grams such as "<t1" are shared by a topic's 6 words, and a batch sums their updates.
   config = tiny_config(planted_file, subwords=True, minn=2, maxn=4, bucket=4093, batch_size=64,
                        learning_rate=0.01, **combo)
   summary = train.train_and_evaluate(config, workdir)
-  words, vectors = export.read_word2vec(f"{workdir}/vectors.bin")
+  words, vectors = word2vec_format.read(f"{workdir}/vectors.bin")
   assert _topic_purity(words, vectors) > 0.95
-  model = export.read_fasttext_bin(f"{workdir}/model.bin")
+  model = fasttext_format.read(f"{workdir}/model.bin")
   assert model.words == words and model.input.shape == (len(words) + 4093, 16)
   assert (model.args["minn"], model.args["maxn"], model.args["bucket"]) == (2, 4, 4093)
-  assert model.args["loss"] == export.FASTTEXT_LOSS["hs" if combo.get("hs") else "ns"]
+  assert model.args["loss"] == fasttext_format.LOSS["hs" if combo.get("hs") else "ns"]
   assert model.output.shape == (len(words), 16)
   composed = subwords.SubwordVectors(tuple(model.words), model.input[:len(words)],
                                      model.input[len(words):], 2, 4)
@@ -389,12 +381,12 @@ def test_query_gives_vectors_neighbours_and_similarity_to_unseen_words(tmp_path)
 
   from conftest import ROOT  # pylint: disable=import-outside-toplevel
 
-  from w2v_jax import export, query  # pylint: disable=import-outside-toplevel
+  from w2v_jax import query  # pylint: disable=import-outside-toplevel
 
   model, ngram_rows = _model(np.random.default_rng(4), VOCAB)
   model.args["minn"] = 4  # So that a one-letter word ("<a>": 3 characters) has no n-gram.
   path = str(tmp_path / "model.bin")
-  export.write_fasttext_bin(path, model, ngram_rows)
+  fasttext_format.write(path, model, ngram_rows)
   emb = query.load_embeddings(path)
   ours = subwords.SubwordVectors(tuple(VOCAB), model.input, ngram_rows, 4, 6)
   assert "kingly" not in emb
@@ -426,11 +418,9 @@ def test_query_cli_on_a_broken_fasttext_bin_is_one_line(tmp_path):
 
   from conftest import ROOT  # pylint: disable=import-outside-toplevel
 
-  from w2v_jax import export  # pylint: disable=import-outside-toplevel
-
   model, ngram_rows = _model(np.random.default_rng(5), VOCAB)
   path = tmp_path / "model.bin"
-  export.write_fasttext_bin(str(path), model, ngram_rows)
+  fasttext_format.write(str(path), model, ngram_rows)
   path.write_bytes(path.read_bytes()[:200])
   result = subprocess.run([sys.executable, "-m", "experiments.query", "--vectors", str(path),
                            "king"], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from w2v_jax import config as config_lib
-from w2v_jax import evaluate, export, train
+from w2v_jax import evaluate, train, word2vec_format
 
 from conftest import ROOT
 
@@ -53,7 +53,7 @@ def _topic_purity(words, vectors, topn=5):
 def test_run_recovers_planted_topics_and_writes_outputs(planted_file, tmp_path, preset_overrides):
   workdir = str(tmp_path / "run")
   summary = train.train_and_evaluate(tiny_config(planted_file, **preset_overrides), workdir)
-  words, vectors = export.read_word2vec(os.path.join(workdir, "vectors.bin"))
+  words, vectors = word2vec_format.read(os.path.join(workdir, "vectors.bin"))
   assert len(words) == 24
   assert _topic_purity(words, vectors) > 0.95
   assert summary["neighbours"]["t0w0"][0].startswith("t0")
@@ -99,8 +99,8 @@ def test_same_seed_same_vectors(planted_file, tmp_path):
   config = tiny_config(planted_file, epochs=1)
   a = train.train_and_evaluate(config, str(tmp_path / "a"))
   b = train.train_and_evaluate(config, str(tmp_path / "b"))
-  va = export.read_word2vec(str(tmp_path / "a" / "vectors.bin"))[1]
-  vb = export.read_word2vec(str(tmp_path / "b" / "vectors.bin"))[1]
+  va = word2vec_format.read(str(tmp_path / "a" / "vectors.bin"))[1]
+  vb = word2vec_format.read(str(tmp_path / "b" / "vectors.bin"))[1]
   np.testing.assert_array_equal(va, vb)
   assert a["final_loss"] == b["final_loss"]
 

@@ -33,10 +33,6 @@ class Corpus:
   def num_sentences(self) -> int:
     return len(self.offsets) - 1
 
-  def sentence_ids(self) -> np.ndarray:
-    """The sentence index of every token, int32 [N]."""
-    return np.repeat(np.arange(self.num_sentences, dtype=np.int32), np.diff(self.offsets))
-
 
 def _encoded(sentences: Iterable[list[str]], vocab: vocab_lib.Vocab,
              sequence_length: int | None) -> Iterator[tuple[list[int], int]]:

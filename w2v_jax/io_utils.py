@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import math
 import os
@@ -80,8 +81,6 @@ def hold_lock(path: str) -> IO:
   An flock, so the kernel drops it when the holder exits or is killed: a crash never leaves a
   stale lock. Raises DirectoryInUse, naming the holder's pid, if another process has it.
   """
-  import fcntl  # pylint: disable=import-outside-toplevel
-
   f = open(path, "a+", encoding="utf-8")  # pylint: disable=consider-using-with
   try:
     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

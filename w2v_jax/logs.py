@@ -10,6 +10,8 @@ from typing import Any
 
 from w2v_jax import io_utils
 
+# tensorboardX (with protobuf, ~150 ms) is imported by the functions that write events, so the
+# launcher's `list` and `--dry_run`, which import this module and write none, do not load it.
 HParam = int | float | str | bool
 # The scalars a sweep's HParams view shows for each run, in this order: TensorBoard shows the
 # first five hyperparameters and metrics of an experiment ticked.

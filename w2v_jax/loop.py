@@ -15,6 +15,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from tqdm import tqdm
 
 # Dispatched calls whose metrics are not fetched yet. Fetching blocks the Python thread until that
 # call ends; with two queued the device still has one to run while this thread waits for the GIL
@@ -131,8 +132,6 @@ class LoopResult:
 
 def progress_bar(total_steps: int, steps_per_call: int, start: int, show: bool) -> Any:
   """A tqdm bar over the run's steps (whole calls), from `start`; silent unless `show`."""
-  from tqdm import tqdm  # pylint: disable=import-outside-toplevel
-
   calls = -(-total_steps // steps_per_call) * steps_per_call
   return tqdm(total=calls, initial=start, unit="step", mininterval=1.0, dynamic_ncols=True,
               disable=not show)

@@ -1,10 +1,11 @@
-"""A run's input side: from its config and objective to the stream of blocks the step trains on.
+"""A run's input side: from its corpus and examples sections and the objective's needs to the
+stream of blocks the step trains on.
 
   load      the vocabulary and encoded corpus (cached), the example source, the run's steps
   features  what the objective `needs()` (negatives, Huffman paths, n-gram rows) made on the
             host: added to each block, or kept by the step (the noise it draws from)
   lookups   the same for the fused kernel, which draws and walks them itself
-  stream    the blocks, prefetched on a background thread
+  blocks    the blocks of batches from a position (the run prefetches them on a thread)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from w2v_jax import config as config_lib
 from w2v_jax import corpus as corpus_lib
-from w2v_jax import data, huffman, objectives, pairs, text
+from w2v_jax import data, fused, huffman, objectives, pairs, text
 from w2v_jax import negatives as negatives_lib
 from w2v_jax import subwords as subwords_lib
 from w2v_jax import vocab as vocab_lib
@@ -42,26 +43,26 @@ def keep_probabilities(examples: config_lib.ExamplesConfig, vocab: vocab_lib.Voc
   return np.ones(len(vocab))
 
 
-def load(config: config_lib.Config, cache_dir: str | None, needs: objectives.Needs,
-         batch_size: int) -> Data:
-  """Vocabulary, encoded corpus (cached in `cache_dir`) and the example source of a resolved
-  config; counts the run's steps of `batch_size` examples (over all replicas)."""
-  vocab, corpus = corpus_lib.load_or_build(config.corpus, cache_dir)
+def load(corpus_settings: config_lib.CorpusConfig, examples: config_lib.ExamplesConfig,
+         needs: objectives.Needs, batch_size: int, *, seed: int, epochs: int,
+         cache_dir: str | None = None) -> Data:
+  """Vocabulary, encoded corpus (cached in `cache_dir`) and the example source of resolved
+  sections; counts the steps of `batch_size` examples (over all replicas) in `epochs`."""
+  vocab, corpus = corpus_lib.load_or_build(corpus_settings, cache_dir)
   if needs.paths and len(vocab) < 2:
     raise ValueError(f"--hs: hierarchical softmax needs at least 2 words in the vocabulary "
-                     f"(this corpus has {len(vocab)} at --min_count={config.corpus.min_count})")
-  examples = config.examples
+                     f"(this corpus has {len(vocab)} at --min_count={corpus_settings.min_count})")
   keep = keep_probabilities(examples, vocab)
-  source = data.ExampleSource(corpus, keep, examples, config.run.seed, skip_id=vocab.pad_id,
-                              draw_negatives=_example_negatives(config, vocab, needs))
+  source = data.ExampleSource(corpus, keep, examples, seed, skip_id=vocab.pad_id,
+                              draw_negatives=_example_negatives(examples, vocab, needs))
   if examples.layout == "sentences":
-    total_steps = (data.count_sentence_steps(source, config.run.epochs, batch_size)
+    total_steps = (data.count_sentence_steps(source, epochs, batch_size)
                    if _has_pairs(corpus, keep) else 0)
   else:
-    total_steps = data.count_steps(source, config.run.epochs, batch_size)
+    total_steps = data.count_steps(source, epochs, batch_size)
   if total_steps == 0:
-    raise text.CorpusError(f"{', '.join(config.corpus.corpus)}: no training pairs: "
-                           f"{_why_no_pairs(config, source)}")
+    raise text.CorpusError(f"{', '.join(corpus_settings.corpus)}: no training pairs: "
+                           f"{_why_no_pairs(source, corpus_settings.min_count)}")
   return Data(vocab, corpus, source, total_steps)
 
 
@@ -76,22 +77,23 @@ def _has_pairs(corpus: corpus_lib.Corpus, keep: np.ndarray) -> bool:
   return bool(in_pairs.any()) and keep[np.asarray(corpus.ids)[in_pairs]].sum() >= 2
 
 
-def _why_no_pairs(config: config_lib.Config, source: data.ExampleSource) -> str:
+def _why_no_pairs(source: data.ExampleSource, min_count: int) -> str:
   """The true cause of an empty example stream: the words, subsampling, or whole batches."""
-  keep_all = data.ExampleSource(source.corpus, np.ones_like(source.keep_prob), source.settings,
+  settings = source.settings
+  keep_all = data.ExampleSource(source.corpus, np.ones_like(source.keep_prob), settings,
                                 source.seed, skip_id=source.skip_id)
   examples = sum(keep_all.count(0, p) for p in range(keep_all.num_pieces))
   if examples == 0:
-    return f"every sentence has fewer than 2 words with count >= {config.corpus.min_count}"
+    return f"every sentence has fewer than 2 words with count >= {min_count}"
   kept = sum(source.count(0, p) for p in range(source.num_pieces))
-  subsampling = (f"subsampling (--subsampling={config.examples.subsampling} "
-                 f"--subsample={config.examples.subsample:g})")
+  subsampling = (f"subsampling (--subsampling={settings.subsampling} "
+                 f"--subsample={settings.subsample:g})")
   if kept == 0:
     return (f"{subsampling} dropped the words of every one of its {examples} examples; on a "
             "corpus this small use --subsample=0")
-  if config.examples.layout == "sentences":  # Subsampling may keep a pair, expected to keep none.
+  if settings.layout == "sentences":  # Subsampling may keep a pair, expected to keep none.
     return f"{subsampling} drops nearly every word; on a corpus this small use --subsample=0"
-  return (f"its {kept} examples make no whole batch of {config.examples.batch_size} "
+  return (f"its {kept} examples make no whole batch of {settings.batch_size} "
           "(--drop_remainder drops a partial one)")
 
 
@@ -106,14 +108,15 @@ def noise_table(draws: objectives.NegativeDraws | None, vocab: vocab_lib.Vocab, 
   return negatives_lib.build_alias_table(negatives_lib.unigram_probs(counts, draws.power))
 
 
-def _example_negatives(config: config_lib.Config, vocab: vocab_lib.Vocab, needs: objectives.Needs
+def _example_negatives(examples: config_lib.ExamplesConfig, vocab: vocab_lib.Vocab,
+                       needs: objectives.Needs
                        ) -> Callable[[np.random.Generator, int], np.ndarray] | None:
   """For a fixed training set, `draw(rng, n)`: n examples' negatives, drawn with them once."""
   draws = needs.negatives
-  if not config.examples.fixed_training_set or draws is None:
+  if not examples.fixed_training_set or draws is None:
     return None
   noise = noise_table(draws, vocab, len(vocab))
-  slots = config.examples.slots
+  slots = examples.slots
 
   def draw(rng: np.random.Generator, n: int) -> np.ndarray:
     shape = draws.shape(n, slots)
@@ -137,12 +140,13 @@ class Features:
   noise: negatives_lib.AliasTable | None
 
 
-def features(config: config_lib.Config, vocab: vocab_lib.Vocab, needs: objectives.Needs,
-             rows: int, batch_size: int, *, replicas: int = 1, generic: bool = True
-             ) -> Features:
-  """`needs` for the generic step: negatives over `rows` ids, the tree, the n-gram rows (one
-  group of columns per replica, each with its own slots). Nothing for the fused step
-  (`generic` False), which draws them itself (`lookups`)."""
+def features(examples: config_lib.ExamplesConfig, vocab: vocab_lib.Vocab, needs: objectives.Needs,
+             rows: int, batch_size: int, *, negatives_on_host: bool, replicas: int = 1,
+             generic: bool = True) -> Features:
+  """`needs` for the generic step: negatives over `rows` ids (drawn in the pipeline where
+  `negatives_on_host`, else by the step), the tree, the n-gram rows (one group of columns per
+  replica, each with its own slots). Nothing for the fused step (`generic` False), which draws
+  them itself (`lookups`)."""
   if not generic:
     return Features(data.Outputs(), None)
   tree, grams = _tree_and_ngrams(vocab, needs)
@@ -150,19 +154,17 @@ def features(config: config_lib.Config, vocab: vocab_lib.Vocab, needs: objective
   if grams is not None:
     added.update(subwords=grams, subword_chunks=replicas,
                  centre_inputs=needs.ngrams.of == "centres")
-  if config.examples.fixed_training_set:  # The examples carry their negatives.
+  if examples.fixed_training_set:  # The examples carry their negatives.
     return Features(data.Outputs(**added), None)
   noise = noise_table(needs.negatives, vocab, rows)
-  if noise is not None and config.objective.negatives_on_host:
-    shape = needs.negatives.shape(batch_size, config.examples.slots)
+  if noise is not None and negatives_on_host:
+    shape = needs.negatives.shape(batch_size, examples.slots)
     return Features(data.Outputs(noise, shape, **added), None)
   return Features(data.Outputs(**added), noise)
 
 
-def lookups(prepared: Data, needs: objectives.Needs):
+def lookups(prepared: Data, needs: objectives.Needs) -> fused.Lookups:
   """`needs` for the fused kernel (host arrays): keep probabilities, noise, tree, n-grams."""
-  from w2v_jax import fused  # pylint: disable=import-outside-toplevel
-
   vocab, source = prepared.vocab, prepared.source
   tree, grams = _tree_and_ngrams(vocab, needs)
   return fused.make_lookups(
@@ -178,11 +180,11 @@ def _tree_and_ngrams(vocab: vocab_lib.Vocab, needs: objectives.Needs
           None if g is None else subwords_lib.subwords(vocab.words, g.minn, g.maxn, g.bucket))
 
 
-def blocks(config: config_lib.Config, source: data.ExampleSource, outputs: data.Outputs,
-           batch_size: int, start: data.Position) -> Iterator[data.Block]:
-  """The run's blocks of `steps_per_call` batches from `start`: whole sentences for the fused
-  step, else windows or pairs with what `outputs` adds."""
-  epochs, steps = config.run.epochs, config.examples.steps_per_call
-  if config.examples.layout == "sentences":
+def blocks(source: data.ExampleSource, outputs: data.Outputs, epochs: int, batch_size: int,
+           start: data.Position) -> Iterator[data.Block]:
+  """The run's blocks of `steps_per_call` batches from `start` (the source's settings): whole
+  sentences for the fused step, else windows or pairs with what `outputs` adds."""
+  steps = source.settings.steps_per_call
+  if source.settings.layout == "sentences":
     return data.sentence_blocks(source, epochs, batch_size, steps, start)
   return data.blocks(source, epochs, batch_size, steps, start, outputs)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from w2v_jax import evaluate
+from w2v_jax import evaluate, fasttext_format, word2vec_format
 from w2v_jax.subwords import SubwordVectors
 
 
@@ -139,8 +139,6 @@ def shown_words(wanted: Sequence[str], vocab) -> list[str]:
 def load_embeddings(path: str) -> Embeddings:
   """Vectors from a run directory (model.bin, else vectors.bin, else vectors.txt), a fastText
   .bin (any word gets a vector through its n-grams) or a word2vec .bin/text file."""
-  from w2v_jax import export  # pylint: disable=import-outside-toplevel
-
   if os.path.isdir(path):
     for name in ("model.bin", "vectors.bin", "vectors.txt"):
       if os.path.isfile(os.path.join(path, name)):
@@ -150,11 +148,11 @@ def load_embeddings(path: str) -> Embeddings:
       raise ValueError(f"{path}: run directory has no vectors.bin or vectors.txt")
   elif not os.path.isfile(path):
     raise ValueError(f"{path}: no such file or directory")
-  if export.is_fasttext_bin(path):
-    model = export.read_fasttext_bin(path)
+  if fasttext_format.is_fasttext_bin(path):
+    model = fasttext_format.read(path)
     vocab = len(model.words)
     subwords = SubwordVectors(tuple(model.words), model.input[:vocab], model.input[vocab:],
                               int(model.args["minn"]), int(model.args["maxn"]))
     return Embeddings(tuple(model.words), subwords.vocabulary_vectors(), subwords)
-  words, vectors = export.read_word2vec(path, binary=path.endswith(".bin"))
+  words, vectors = word2vec_format.read(path, binary=path.endswith(".bin"))
   return Embeddings(tuple(words), vectors)
