@@ -13,7 +13,8 @@ import numpy as np
 
 MASK = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
-SUBSAMPLE, RADIUS, NEGATIVE = 1, 2, 3
+SUBSAMPLE, RADIUS, NEGATIVE, REDRAW = 1, 2, 3, 4
+MAX_DRAWS = 64  # fastText's redraws of a negative equal to its target, at most (then left out).
 
 
 def mix(z: int) -> int:
@@ -36,8 +37,9 @@ def unit24(x: int) -> float:
   return (x & 0xFFFFFF) / 16777216.0
 
 
-def negative(base: int, i: int, prob: np.ndarray, alias: np.ndarray) -> int:
-  x = draw(base, NEGATIVE, i)
+def negative(base: int, i: int, prob: np.ndarray, alias: np.ndarray,
+             stream: int = NEGATIVE) -> int:
+  x = draw(base, stream, i)
   column = ((x >> 32) * len(prob)) >> 32
   return column if unit24(x) < prob[column] else int(alias[column])
 
@@ -96,7 +98,8 @@ class Reference:
       self.t[t][i] += delta
 
   # ---- outputs: [(table, row, label, weight)] ----
-  def target_outputs(self, target, base, first):
+  def target_outputs(self, target, base, first, redraw=False):
+    """word2vec.c skips a negative equal to the target; fastText (`redraw`) draws it again."""
     outs = []
     if self.k.hs:
       for d in range(self.l.lengths[target]):
@@ -104,7 +107,12 @@ class Reference:
     if self.k.num_ns:
       outs.append(("output", target, 1.0, 1.0))
       for k in range(self.k.num_ns):
-        t = negative(base, first + k, self.l.noise.prob, self.l.noise.alias)
+        i = first + k
+        t = negative(base, i, self.l.noise.prob, self.l.noise.alias)
+        a = 1
+        while redraw and t == target and a < MAX_DRAWS:
+          t = negative(base, i * MAX_DRAWS + a, self.l.noise.prob, self.l.noise.alias, REDRAW)
+          a += 1
         if t != target:
           outs.append(("output", t, 0.0, 1.0))
     return outs
@@ -134,6 +142,20 @@ class Reference:
     for o, (t, i, _, _) in enumerate(outs):
       self.t[t][i] += sum(grads[j][o] * hs[j] for j in range(len(hs)))
     return errors, logits
+
+  def predict_in_turn(self, h, outs):
+    """word2vec.c's and fastText's loop: each output's logit from its row as the outputs before
+    it left it; the error gets g * row, then the row += g * h. Returns the error."""
+    error = np.zeros_like(h)
+    logits = []
+    for t, i, label, w in outs:
+      f = h @ self.t[t][i]
+      g = (label - sigmoid(f)) * w * self.lr
+      error += g * self.t[t][i]
+      self.t[t][i] += g * h
+      logits.append(f)
+    self.score(logits, outs)
+    return error
 
   # ---- a step ----
   def run(self, tokens):
@@ -184,15 +206,18 @@ class Reference:
   def context_pairs(self, centre, ctx, base):
     for w, slot in ctx:
       outs = self.target_outputs(centre, base, slot * self.k.num_ns)
-      errors, _ = self.predict([self.input_vector(w)], outs)
-      self.add_to_inputs(w, errors[0])
+      self.add_to_inputs(w, self.predict_in_turn(self.input_vector(w), outs))
 
   def cbow(self, centre, ctx, base):
     rows = [r for w in ctx for r in self.input_rows(w)]
     h = sum(self.t[t][i] for t, i in rows)
     if self.k.cbow != "sum":
       h = h / len(rows)
-    errors, _ = self.predict([h], self.target_outputs(centre, base, 0))
+    outs = self.target_outputs(centre, base, 0)
+    if self.k.per_pair:  # word2vec.c's CBOW: each output row updated as it goes.
+      errors = [self.predict_in_turn(h, outs)]
+    else:
+      errors, _ = self.predict([h], outs)
     scale = 1.0 if self.k.cbow == "mean" else 1.0 / len(ctx)
     for w in ctx:
       self.add_to_inputs(w, scale * errors[0])
@@ -215,6 +240,5 @@ class Reference:
 
   def centre_pairs(self, centre, ctx, base):
     for w, slot in ctx:
-      outs = self.target_outputs(w, base, slot * self.k.num_ns)
-      errors, _ = self.predict([self.input_vector(centre)], outs)
-      self.add_to_inputs(centre, errors[0])
+      outs = self.target_outputs(w, base, slot * self.k.num_ns, redraw=True)
+      self.add_to_inputs(centre, self.predict_in_turn(self.input_vector(centre), outs))

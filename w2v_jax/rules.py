@@ -15,11 +15,14 @@ from w2v_jax.losses import CBOW_MODES
 class Rule:
   """What the kernel trains: the part of a built-in objective it runs (`Word2Vec.fused()`).
 
-  `per_pair`: each (input, output) pair updated in place in turn, with its own negatives
-  (word2vec.c's skip-gram; fastText's with the centre as input); else per window, every
-  gradient of a window from the tables as they were before it (HogBatch), its negatives
-  shared by its pairs. `window_draws`: with the centre as input, per window, how many
-  negatives the window's pairs share (each weighing num_ns / window_draws).
+  `per_pair`: word2vec.c's and fastText's loops literally: each (input, output) pair in turn,
+  with its own negatives, each output row updated as it goes (word2vec.c's skip-gram, a
+  negative equal to the centre skipped; fastText's with the centre as input, one equal to the
+  context redrawn; with model "cbow", word2vec.c's CBOW: one prediction per window, each output
+  row updated as it goes); else per window, every gradient of a window from the tables as they
+  were before it (HogBatch), its negatives shared by its pairs. `window_draws`: with the
+  centre as input, per window, how many negatives the window's pairs share (each weighing
+  num_ns / window_draws).
   """
 
   model: str = "skipgram"

@@ -14,9 +14,14 @@
 //  - per window (`per_pair` false; HogBatch): every gradient of a window is computed from the
 //    tables as they were before that window, then applied; a window alone is the generic step's
 //    SGD update of that window.
-//  - per pair (`per_pair` true): each (input, output) pair is updated in place in turn, as
-//    word2vec.c's skip-gram (per context word: hierarchical softmax nodes, then the centre and
-//    that pair's own negatives) and fastText's skip-gram (centre as input) do.
+//  - per pair (`per_pair` true): the loops of word2vec.c and fastText, literally: each (input,
+//    output) pair in turn, and within it each output row updated as it goes (its logit from the
+//    row as the outputs before it left it; the input's error gets g * row before the row's own
+//    update), the input rows updated at the end of the pair. Skip-gram with word2vec.c's roles
+//    (per context word: hierarchical softmax nodes, then the centre and that pair's negatives,
+//    one equal to the centre skipped), with fastText's (the centre as input; a negative equal to
+//    the context redrawn), and CBOW as word2vec.c's (one hidden vector per window, its outputs
+//    in turn).
 // Windows are split over XLA's intra-op thread pool, lock-free (hogwild), as word2vec.c's threads
 // and gensim's workers share their tables.
 
@@ -41,7 +46,10 @@ namespace {
 
 constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
 // Streams: what a draw is for. Each token position has its own generator per stream.
-constexpr uint64_t kSubsample = 1, kRadius = 2, kNegative = 3;
+constexpr uint64_t kSubsample = 1, kRadius = 2, kNegative = 3, kRedraw = 4;
+// fastText redraws a negative equal to its target until it differs; after this many draws (all
+// the target: a noise distribution of that word alone) the negative is left out instead.
+constexpr uint64_t kMaxDraws = 64;
 
 inline uint64_t Mix(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -337,9 +345,10 @@ class Worker {
     }
   }
 
-  // Draw i of the window's negatives: from the alias table, column and coin from one number.
-  int32_t Negative(const Counter& rng, uint64_t i) const {
-    const uint64_t x = rng.Draw(kNegative, i);
+  // Draw i of the window's negatives (of `stream`): from the alias table, column and coin from
+  // one number.
+  int32_t Negative(const Counter& rng, uint64_t i, uint64_t stream = kNegative) const {
+    const uint64_t x = rng.Draw(stream, i);
     const int32_t column = static_cast<int32_t>(((x >> 32) * static_cast<uint64_t>(l_.vocab)) >> 32);
     return Unit24(x) < l_.alias_prob[column] ? column : l_.alias[column];
   }
@@ -387,8 +396,11 @@ class Worker {
   // ---- Outputs ----
 
   // The target's path (hierarchical softmax), then the target and the negatives of draws
-  // [first, first + num_ns) that differ from it (negative sampling).
-  void TargetOutputs(int32_t target, const Counter& rng, uint64_t first) {
+  // [first, first + num_ns) (negative sampling). A draw equal to the target is skipped, as
+  // word2vec.c does, or with `redraw` drawn again, as fastText does: draw i's a-th retry
+  // (1 <= a < kMaxDraws) is number i * kMaxDraws + a of the kRedraw stream, so the negatives stay
+  // a function of (key, step, position) alone.
+  void TargetOutputs(int32_t target, const Counter& rng, uint64_t first, bool redraw = false) {
     out_.Clear();
     if (s_.hs) {
       const int64_t length = l_.lengths[target];
@@ -401,7 +413,10 @@ class Worker {
     if (s_.num_ns) {
       out_.Add(OutputRow(target), 1.f);
       for (int64_t k = 0; k < s_.num_ns; ++k) {
-        const int32_t t = Negative(rng, first + k);
+        const uint64_t i = first + k;
+        int32_t t = Negative(rng, i);
+        for (uint64_t a = 1; redraw && t == target && a < kMaxDraws; ++a)
+          t = Negative(rng, i * kMaxDraws + a, kRedraw);
         if (t != target) out_.Add(OutputRow(t), 0.f);
       }
     }
@@ -461,6 +476,25 @@ class Worker {
     Backward(n, h, errors_.data());
   }
 
+  // Input h against each output in turn, as word2vec.c's and fastText's loops run: output o's
+  // logit from its row as the outputs before it left it; error += g * row (the row before its
+  // own update), then row += g * h. Scores the prediction from those logits.
+  void PredictInTurn(const float* h, float* error) {
+    const int64_t outs = out_.size();
+    float* f = logits_.data();
+    float* g = grads_.data();
+    float* loss = losses_.data();
+    std::fill(error, error + D_, 0.f);
+    for (int64_t o = 0; o < outs; ++o) {
+      float* row = out_.rows[o];
+      f[o] = r_.Dot(h, row);
+      Logistic(f + o, &out_.labels[o], &out_.scales[o], g + o, loss + o, 1);
+      r_.Axpy(g[o], row, error);
+      r_.Axpy(g[o], h, row);
+    }
+    Score(0);
+  }
+
   // ---- The rules ----
 
   // Skip-gram, word2vec.c's roles, per window: every context's input vector against the
@@ -474,24 +508,27 @@ class Worker {
     for (int64_t i = 0; i < n; ++i) UpdateInput(contexts_[i], 1.f, errors_.data() + i * D_);
   }
 
-  // Skip-gram per pair, each pair in turn seeing the updates of the one before: word2vec.c's
-  // loop (the context word's input vector against the centre's path, the centre and that pair's
-  // own negatives, draws slot * num_ns + k) or, with the centre as input, fastText's (the
-  // centre's input vector, made again for every pair, against the context word and its
-  // negatives, those equal to it skipped).
+  // Skip-gram per pair, each pair in turn seeing the updates of the one before and each output
+  // the updates of the outputs before it: word2vec.c's loop (the context word's input vector
+  // against the centre's path, the centre and that pair's own negatives, draws
+  // slot * num_ns + k, one equal to the centre skipped) or, with the centre as input,
+  // fastText's (the centre's input vector, made again for every pair, against the context word
+  // and that pair's own negatives, one equal to the context redrawn).
   void Pairs(int32_t centre, const Counter& rng) {
     for (size_t j = 0; j < contexts_.size(); ++j) {
       const int32_t input = s_.centre_input ? centre : contexts_[j];
       const int32_t target = s_.centre_input ? contexts_[j] : centre;
-      TargetOutputs(target, rng, static_cast<uint64_t>(slots_[j]) * s_.num_ns);
+      TargetOutputs(target, rng, static_cast<uint64_t>(slots_[j]) * s_.num_ns, s_.centre_input);
       const float* h = InputVector(input, hidden_.data());
-      Predict(1, &h);
+      PredictInTurn(h, errors_.data());
       UpdateInput(input, 1.f, errors_.data());
     }
   }
 
   // CBOW: one prediction from the context words' input rows (their mean, or sum), against the
   // centre's outputs; every context row gets the error (divided by the count for sum and koan).
+  // Per window, every output's gradient from the rows before the window; per pair, word2vec.c's
+  // CBOW: each output row updated as it goes.
   void Cbow(int32_t centre, const Counter& rng) {
     float* h = hidden_.data();
     rows_.clear();
@@ -499,7 +536,11 @@ class Worker {
     Average(h, s_.cbow_mode == 1);
     TargetOutputs(centre, rng, 0);
     const float* hidden = h;
-    Predict(1, &hidden);
+    if (s_.per_pair) {
+      PredictInTurn(hidden, errors_.data());
+    } else {
+      Predict(1, &hidden);
+    }
     const float scale = s_.cbow_mode == 0 ? 1.f : 1.f / static_cast<float>(contexts_.size());
     for (int32_t w : contexts_) UpdateInput(w, scale, errors_.data());
   }
