@@ -29,6 +29,7 @@ WordSim-353 Spearman) and prints one table: medians, the training time, the whol
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -62,6 +63,7 @@ ROWS = {
     "w2v_jax": "w2v_jax (word2vec preset)",
     "w2v_jax[cf schedule]": "w2v_jax, gensim cf's learning rate",
     "w2v_jax[lr held]": "w2v_jax, learning rate held --lr_hold steps",
+    "w2v_jax[rule]": "w2v_jax, kernel rule with --rule",
     "gensim": "gensim 4.4, corpus_file (cf)",
     "gensim[iterable]": "gensim 4.4, iterable (it)",
     "w2v_jax[seed]": "w2v_jax (seed preset, {seed_epochs} ep)",
@@ -71,14 +73,15 @@ SUBWORD_ROWS = {"w2v_jax": "w2v_jax --subwords", "gensim": "gensim 4.4 FastText,
 
 
 def make_jobs(combos: list[str], gensim_iterable: bool, gensim_schedule: bool,
-              flags: dict | None = None, corpus_file: bool = True, lr_hold: int = 0
-              ) -> list[jobs_lib.Job]:
+              flags: dict | None = None, corpus_file: bool = True, lr_hold: int = 0,
+              rule: dict | None = None, w2v_jax: bool = True) -> list[jobs_lib.Job]:
   """Per combination: w2v_jax and gensim cf (unless not `corpus_file`), optionally gensim
   streaming and w2v_jax on cf's rate. `flags`: w2v_jax flags of every w2v_jax job."""
   jobs = []
   flags = flags or {}
   for combo in combos:
-    jobs.append(jobs_lib.Job(combo, "w2v_jax", "w2v_jax", {"flags": flags}))
+    if w2v_jax:
+      jobs.append(jobs_lib.Job(combo, "w2v_jax", "w2v_jax", {"flags": flags}))
     if corpus_file:
       jobs.append(jobs_lib.Job(combo, "gensim", "gensim", {}))
     if gensim_iterable:
@@ -89,6 +92,8 @@ def make_jobs(combos: list[str], gensim_iterable: bool, gensim_schedule: bool,
     if lr_hold:
       jobs.append(jobs_lib.Job(combo, "w2v_jax[lr held]", "w2v_jax",
                                {"flags": flags, "schedule": f"held:{lr_hold}"}))
+    if rule:
+      jobs.append(jobs_lib.Job(combo, "w2v_jax[rule]", "w2v_jax", {"flags": flags, "rule": rule}))
   return jobs
 
 
@@ -127,6 +132,11 @@ def main() -> None:
                       help="Also train gensim streaming the text, for every combination.")
   parser.add_argument("--lr_hold", type=int, default=0,
                       help="Also train w2v_jax with its linear decay held K steps at a time.")
+  parser.add_argument("--rule", type=json.loads, default=None,
+                      help='Also train w2v_jax with its kernel rule changed, e.g. '
+                           '\'{"per_pair": true}\' (rules.Rule\'s fields).')
+  parser.add_argument("--no_w2v_jax", action="store_true",
+                      help="Skip w2v_jax's own default run (with --rule or --lr_hold: only them).")
   parser.add_argument("--no_corpus_file", action="store_true",
                       help="Skip gensim corpus_file (with --gensim_iterable: compare with "
                            "gensim streaming alone, which follows the same linear schedule).")
@@ -146,14 +156,14 @@ def main() -> None:
   runs = jobs_lib.run_jobs(
       make_jobs(combos, with_extras or args.gensim_iterable, args.gensim_schedule,
                 jobs_lib.trainer_flags(args), not args.no_corpus_file,
-                args.lr_hold), shared, args.repeats)
+                args.lr_hold, args.rule, not args.no_w2v_jax), shared, args.repeats)
   if with_extras and not args.no_seed:
     print("training w2v_jax seed preset ...", file=sys.stderr, flush=True)
     runs["sg-ns"]["w2v_jax[seed]"] = [systems.run_worker(
         "w2v_jax", {**shared, "seed": 1}, {"preset": "seed", "epochs": args.seed_epochs})]
 
   machine = jobs_lib.machine_info()
-  first = runs[combos[0]]["w2v_jax"][0]
+  first = next(r[0] for r in runs[combos[0]].values() if r)
   print(f"\ncorpus {args.corpus}: {first['raw_words']:,} words; {args.epochs} epochs; "
         f"{jobs_lib.describe_machine(machine)}; analogy accuracy over the questions whose words are "
         f"all among each system's 30,000 most frequent (their count in 'questions'); "

@@ -238,6 +238,19 @@ def gensim_corpus_file_schedule(learning_rate: float, total_steps: int, epochs: 
   return schedule
 
 
+def _with_rule(objective, changes: dict):
+  """`objective` (a built-in `Word2Vec`) whose kernel rule has `changes`."""
+  import dataclasses  # pylint: disable=import-outside-toplevel
+
+  rule = dataclasses.replace(objective.fused(), **changes)
+
+  class Variant(type(objective)):
+    def fused(self):
+      return rule
+
+  return Variant(objective.encoder, objective.heads, objective.subwords)
+
+
 def held_schedule(schedule, hold: int):
   """`schedule` held for `hold` steps at a time: its value at the first step of each hold."""
   return lambda count: schedule(count - count % hold)
@@ -251,12 +264,15 @@ def w2v_jax_worker(flags: dict, extra: dict) -> dict:
   "schedule": "gensim_corpus_file" trains with gensim corpus_file's effective learning rate (an
   SGD transform of our own, passed to the run) instead of the linear decay; "held:K" with the
   linear decay held for K steps at a time (K = 3: the rate moves every ~12k tokens, as coarsely as
-  word2vec.c's and gensim's per-10k-words updates, where a step is 4,096 tokens).
+  word2vec.c's and gensim's per-10k-words updates, where a step is 4,096 tokens). "rule": {field:
+  value} trains the fused step with the objective's kernel rule so changed (`rules.Rule`'s fields,
+  e.g. {"per_pair": true} for CBOW with each output row updated as it goes): a variant to measure,
+  not a setting of the CLI.
   """
   import optax  # pylint: disable=import-outside-toplevel
 
   from w2v_jax import config as config_lib  # pylint: disable=import-outside-toplevel
-  from w2v_jax import devices, train  # pylint: disable=import-outside-toplevel
+  from w2v_jax import devices, objectives, train  # pylint: disable=import-outside-toplevel
   from w2v_jax import step as step_lib  # pylint: disable=import-outside-toplevel
 
   preset = extra.get("preset", "word2vec")
@@ -279,13 +295,16 @@ def w2v_jax_worker(flags: dict, extra: dict) -> dict:
     def tx(total_steps: int) -> optax.GradientTransformation:
       return optax.sgd(held_schedule(step_lib.schedule(settings, total_steps), hold))
 
-  if tx is not None and config.devices.step == "auto":
+  objective = None
+  if extra.get("rule"):
+    objective = _with_rule(objectives.for_run(config), extra["rule"])
+  if (tx is not None or objective is not None) and config.devices.step == "auto":
     # SGD: the fused step trains it as the built-in one.
     config = config.replace(step="fused")
   devices.use_host_devices(config.devices.replicas)  # As experiments.train does.
   # The run's files (vectors, checkpoint, cache: ~300 MB on the bench corpus) are not kept.
   with tempfile.TemporaryDirectory(prefix="w2v_bench_") as workdir:
-    summary = train.train_and_evaluate(config, workdir, tx=tx)
+    summary = train.train_and_evaluate(config, workdir, tx=tx, objective=objective)
   combo = None if preset == "seed" else combo_name(config)
   report = {"system": system_name("w2v_jax", preset, "" if combo in (None, "sg-ns") else combo,
                                   "subwords" if config.objective.subwords else ""),

@@ -273,7 +273,7 @@ def _settings(kernel: Kernel, lookups: Lookups) -> dict[str, Any]:
               hs=rule.hs, cbow_mode=np.int64(CBOW_MODES.index(rule.cbow)),
               window=np.int64(kernel.window), dynamic_window=kernel.dynamic_window,
               subsample=lookups.keep is not None, subwords=lookups.ngram_ids is not None,
-              threads=np.int64(kernel.threads))
+              threads=np.int64(kernel.threads), skip_saturated=rule.skip_saturated)
 
 
 def apply(kernel: Kernel, params: dict[str, jax.Array], tokens_N: jax.Array, lookups: Lookups,

@@ -22,7 +22,8 @@ class Rule:
   row updated as it goes); else per window, every gradient of a window from the tables as they
   were before it (HogBatch), its negatives shared by its pairs. `window_draws`: with the
   centre as input, per window, how many negatives the window's pairs share (each weighing
-  num_ns / window_draws).
+  num_ns / window_draws). `skip_saturated`: no update from an output whose logit is outside
+  (-6, 6), as gensim does (word2vec.c for hierarchical softmax); its loss still counts.
   """
 
   model: str = "skipgram"
@@ -32,6 +33,7 @@ class Rule:
   window_draws: int = 0
   hs: bool = False
   cbow: str = "mean"
+  skip_saturated: bool = False
 
   def __post_init__(self):
     if self.cbow not in CBOW_MODES:

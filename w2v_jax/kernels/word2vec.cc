@@ -178,15 +178,21 @@ inline float Log1pUnit(float t) {
   return 2.f * u * (1.f + u2 * (1.f / 3 + u2 * (1.f / 5 + u2 * (1.f / 7 + u2 * (1.f / 9 + u2 / 11)))));
 }
 
-// For logits f with labels y (1 or 0): grad = (y - sigmoid(f)) * scale, the SGD step's factor,
-// and loss = -log sigmoid(f) (y = 1) or -log sigmoid(-f) (y = 0), from one exponential.
+// word2vec.c's and gensim's MAX_EXP: outside [-6, 6] their sigmoid table has no entry, and
+// gensim (and word2vec.c's hierarchical softmax) skip that output's update.
+constexpr float kMaxExp = 6.f;
+
+// For logits f with labels y (1 or 0): grad = (y - sigmoid(f)) * scale, the SGD step's factor
+// (0 where `skip_saturated` and |f| >= kMaxExp), and loss = -log sigmoid(f) (y = 1) or
+// -log sigmoid(-f) (y = 0), from one exponential.
 inline void Logistic(const float* f, const float* y, const float* scale, float* grad, float* loss,
-                     int64_t n) {
+                     int64_t n, bool skip_saturated) {
   for (int64_t j = 0; j < n; ++j) {
     const float t = ExpNonPositive(-std::fabs(f[j]));
     const float inverse = 1.f / (1.f + t);
     const float sigmoid = f[j] >= 0.f ? inverse : t * inverse;
-    grad[j] = (y[j] - sigmoid) * scale[j];
+    const bool skip = skip_saturated && std::fabs(f[j]) >= kMaxExp;
+    grad[j] = skip ? 0.f : (y[j] - sigmoid) * scale[j];
     loss[j] = std::max(y[j] > 0.5f ? -f[j] : f[j], 0.f) + Log1pUnit(t);
   }
 }
@@ -209,6 +215,7 @@ struct Settings {
   bool subsample;
   bool subwords;
   int64_t threads;  // 1: deterministic; more: hogwild.
+  bool skip_saturated;  // No update from an output whose |logit| >= 6 (gensim's rule).
 };
 
 }  // namespace
@@ -221,7 +228,8 @@ XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(
     xla::ffi::StructMember<int64_t>("window_draws"), xla::ffi::StructMember<bool>("hs"),
     xla::ffi::StructMember<int64_t>("cbow_mode"), xla::ffi::StructMember<int64_t>("window"),
     xla::ffi::StructMember<bool>("dynamic_window"), xla::ffi::StructMember<bool>("subsample"),
-    xla::ffi::StructMember<bool>("subwords"), xla::ffi::StructMember<int64_t>("threads"));
+    xla::ffi::StructMember<bool>("subwords"), xla::ffi::StructMember<int64_t>("threads"),
+    xla::ffi::StructMember<bool>("skip_saturated"));
 
 template <>
 struct xla::ffi::CtxBinding<xla::ffi::ThreadPool> {
@@ -431,7 +439,7 @@ class Worker {
       float* f = logits_.data() + i * outs;
       for (int64_t o = 0; o < outs; ++o) f[o] = r_.Dot(h[i], out_.rows[o]);
       Logistic(f, out_.labels.data(), out_.scales.data(), grads_.data() + i * outs,
-               losses_.data() + i * outs, outs);
+               losses_.data() + i * outs, outs, s_.skip_saturated);
     }
   }
 
@@ -488,7 +496,7 @@ class Worker {
     for (int64_t o = 0; o < outs; ++o) {
       float* row = out_.rows[o];
       f[o] = r_.Dot(h, row);
-      Logistic(f + o, &out_.labels[o], &out_.scales[o], g + o, loss + o, 1);
+      Logistic(f + o, &out_.labels[o], &out_.scales[o], g + o, loss + o, 1, s_.skip_saturated);
       r_.Axpy(g[o], row, error);
       r_.Axpy(g[o], h, row);
     }
