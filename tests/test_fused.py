@@ -79,13 +79,13 @@ KERNELS = {
     "cbow-mean-pair": dict(model="cbow", per_pair=True),
     "cbow-koan-pair": dict(model="cbow", cbow="koan", per_pair=True),
     "cbow-ns+hs-pair": dict(model="cbow", hs=True, num_ns=2, per_pair=True),
-    "sg-centre-window": dict(input="centre", window_draws=7),
-    "sg-centre-pair": dict(input="centre", per_pair=True),
+    "sg-centre-window": dict(skipgram_input="centre", window_draws=7),
+    "sg-centre-pair": dict(skipgram_input="centre", per_pair=True),
     "sg-fixed-window": dict(dynamic_window=False, window=2),
 }
 SUBWORD_KERNELS = {
-    "sub-sg-centre-window": dict(input="centre", window_draws=6),
-    "sub-sg-centre-pair": dict(input="centre", per_pair=True, num_ns=3),
+    "sub-sg-centre-window": dict(skipgram_input="centre", window_draws=6),
+    "sub-sg-centre-pair": dict(skipgram_input="centre", per_pair=True, num_ns=3),
     "sub-sg-context-window": dict(),
     "sub-sg-context-pair": dict(per_pair=True),
     "sub-sg-context-hs-pair": dict(hs=True, num_ns=0, per_pair=True),
@@ -187,7 +187,7 @@ def test_a_sentence_longer_than_a_chunk(name):
 def _generic(kernel, subwords):
   rule = kernel.rule
   return objectives.word2vec(
-      model=rule.model, num_ns=rule.num_ns, hs=rule.hs, cbow=rule.cbow, input=rule.input,
+      model=rule.model, num_ns=rule.num_ns, hs=rule.hs, cbow=rule.cbow, skipgram_input=rule.skipgram_input,
       window_negatives=rule.window_draws, bucket=BUCKET if subwords else 0, minn=2, maxn=3)
 
 
@@ -265,7 +265,7 @@ def _disjoint_case(kernel, draws):
 
 @pytest.mark.parametrize("settings", [dict(), dict(model="cbow"),
                                       dict(model="cbow", per_pair=True),
-                                      dict(input="centre", window_draws=3)])
+                                      dict(skipgram_input="centre", window_draws=3)])
 def test_windows_touching_disjoint_rows_equal_one_generic_batch(settings):
   """Also CBOW as it goes (word2vec.c's): with no row an output twice in a window, updating
   outputs as they go is the per-window update, so it too is the generic step's."""
@@ -319,13 +319,13 @@ def test_one_sentence_by_hand_against_word2vec_c():
 def test_one_window_by_hand_against_fasttext():
   """fastText's skip-gram (centre as input, subwords) on "a b": per pair, the centre's input is
   the mean of its word row and its n-gram rows; every one of them gets the gradient unscaled."""
-  kernel = fused.Kernel.of(window=1, dynamic_window=False, num_ns=1, per_pair=True, input="centre")
+  kernel = fused.Kernel.of(window=1, dynamic_window=False, num_ns=1, per_pair=True, skipgram_input="centre")
   counts = np.array([0, 0, 5])  # Word 2 is the only negative.
   table = subwords_lib.Subwords(np.array([0, 2, 3, 3]), np.array([0, 1, 1]), 3)
   lookups = fused.make_lookups(
       noise=negatives.build_alias_table(negatives.unigram_probs(counts)), subwords=table)
   tx = optax.sgd(0.05)
-  tables = objectives.word2vec(num_ns=1, input="centre", bucket=3).tables(3)
+  tables = objectives.word2vec(num_ns=1, skipgram_input="centre", bucket=3).tables(3)
   state = step_lib.create_train_state(jax.random.PRNGKey(0), tables, 2, tx)
   wi = {"input": np.array([[0.2, 0.1], [-0.1, 0.3], [0.0, 0.0]]),
         "ngrams": np.array([[0.4, -0.2], [0.1, 0.1], [0.0, 0.0]])}
@@ -430,7 +430,7 @@ def test_a_negative_equal_to_its_target_is_redrawn_as_fasttext_does():
   the pair's target is drawn again until it differs, so every negative is the other word (the
   centre), its row updated as it goes: for centre a, targets b, a, a."""
   kernel = fused.Kernel.of(window=1, dynamic_window=False, num_ns=2, per_pair=True,
-                           input="centre")
+                           skipgram_input="centre")
   tokens = np.array([0, 1, -1], np.int32)
   for seed in range(20):  # A key whose first draws hit a target: a redraw happens.
     state, tx, lookups, t = _hand_case(kernel, np.array([5, 5]), lr=0.05, seed=seed)
@@ -456,7 +456,7 @@ def test_a_negative_equal_to_its_target_is_redrawn_as_fasttext_does():
 
 
 @pytest.mark.parametrize("settings", [dict(), dict(model="cbow", hs=True, num_ns=2),
-                                      dict(input="centre", window_draws=4)])
+                                      dict(skipgram_input="centre", window_draws=4)])
 def test_rows_outside_the_batch_are_bit_for_bit_unchanged(settings):
   kernel = fused.Kernel.of(**{"window": 3, **settings})
   rows = 200

@@ -30,9 +30,9 @@ WORDS = [f"w{i:02d}{'x' * (i % 4)}" for i in range(V)]
     ({"model": "cbow", "cbow": "koan", "hs": True, "num_ns": 2},
      Rule(model="cbow", cbow="koan", hs=True, num_ns=2)),
     ({"hs": True, "num_ns": 0}, Rule(hs=True, num_ns=0)),
-    ({"skipgram_input": "centre"}, Rule(input="centre", window_draws=10)),
-    ({"skipgram_input": "centre", "window_negatives": 7}, Rule(input="centre", window_draws=7)),
-    ({"skipgram_input": "centre", "negatives_per": "pair"}, Rule(input="centre", per_pair=True)),
+    ({"skipgram_input": "centre"}, Rule(skipgram_input="centre", window_draws=10)),
+    ({"skipgram_input": "centre", "window_negatives": 7}, Rule(skipgram_input="centre", window_draws=7)),
+    ({"skipgram_input": "centre", "negatives_per": "pair"}, Rule(skipgram_input="centre", per_pair=True)),
     ({"bucket": 11, "model": "cbow", "cbow": "sum"}, Rule(model="cbow", cbow="sum")),
 ])
 def test_the_built_in_family_has_the_kernel_rule_of_its_settings(settings, rule):

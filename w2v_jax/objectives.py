@@ -304,7 +304,7 @@ class SkipGram:
     return losses.skipgram_hidden(inputs_SxD, example["mask"])
 
   def kernel_rule(self) -> RuleFragment | None:
-    return {"model": "skipgram", "input": "context"} if _is(self, SkipGram) else None
+    return {"model": "skipgram", "skipgram_input": "context"} if _is(self, SkipGram) else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,7 +325,7 @@ class Cbow(SkipGram):
     return losses.cbow_hidden(vectors["inputs"], example["mask"], self.mode)
 
   def kernel_rule(self) -> RuleFragment | None:
-    return {"model": "cbow", "input": "context", "cbow": self.mode} if _is(self, Cbow) else None
+    return {"model": "cbow", "skipgram_input": "context", "cbow": self.mode} if _is(self, Cbow) else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -341,7 +341,7 @@ class CentreSkipGram(SkipGram):
     return batch["centres"][:, None], jnp.any(batch["mask"] > 0, axis=1, keepdims=True)
 
   def kernel_rule(self) -> RuleFragment | None:
-    return {"model": "skipgram", "input": "centre"} if _is(self, CentreSkipGram) else None
+    return {"model": "skipgram", "skipgram_input": "centre"} if _is(self, CentreSkipGram) else None
 
 
 # ---- Output heads --------------------------------------------------------------------------
@@ -671,13 +671,11 @@ def word2vec(*, model: str = "skipgram", num_ns: int = 5, hs: bool = False,
              shared_negatives: int = 0, skip_positive_negatives: bool = True,
              negatives: str = "unigram", ns_exponent: float = 0.75, bucket: int = 0,
              minn: int = 3, maxn: int = 6, skipgram_input: str = "context",
-             window_negatives: int = 0, input: str | None = None,  # pylint: disable=redefined-builtin
-             ) -> Word2Vec:
+             window_negatives: int = 0) -> Word2Vec:
   """The family by name, each setting its flag's: skip-gram or CBOW; `num_ns` negatives (per
   window or pair, or a pool of `shared_negatives` per batch), hierarchical softmax, or both;
   fastText's subwords with `bucket` > 0; skip-gram's input word the context (word2vec.c) or the
-  centre (fastText). `input` is `skipgram_input` by the kernel rule's name (`Rule.input`)."""
-  skipgram_input = input or skipgram_input
+  centre (fastText)."""
   if model not in ("skipgram", "cbow"):
     raise ValueError(f"model must be one of ('skipgram', 'cbow'), not {model!r}")
   if skipgram_input not in ("context", "centre"):

@@ -27,7 +27,7 @@ class Rule:
   """
 
   model: str = "skipgram"
-  input: str = "context"  # Skip-gram's input word: context (word2vec.c) or centre (fastText).
+  skipgram_input: str = "context"  # Skip-gram's input word: context (word2vec.c) or centre (fastText).
   per_pair: bool = False
   num_ns: int = 5
   window_draws: int = 0
@@ -38,7 +38,7 @@ class Rule:
   def __post_init__(self):
     if self.cbow not in CBOW_MODES:
       raise ValueError(f"cbow must be one of {CBOW_MODES}, not {self.cbow!r}")
-    if self.input == "centre" and (self.model != "skipgram" or self.hs or not self.num_ns):
+    if self.skipgram_input == "centre" and (self.model != "skipgram" or self.hs or not self.num_ns):
       raise ValueError("the centre as input needs skip-gram with negative sampling alone")
     if not (self.num_ns or self.hs):
       raise ValueError("needs negatives (num_ns > 0) or hierarchical softmax")
@@ -47,4 +47,4 @@ class Rule:
 
   @property
   def centre_input(self) -> bool:
-    return self.input == "centre"
+    return self.skipgram_input == "centre"
