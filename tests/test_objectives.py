@@ -204,6 +204,35 @@ def test_a_user_objective_without_a_rule_is_not_fused():
   assert objectives.why_not_fused(objectives.word2vec()) is None
 
 
+def test_a_subclass_of_word2vec_has_a_kernel_rule_only_where_it_says_its_own():
+  @dataclasses.dataclass(frozen=True)
+  class Doubled(objectives.Word2Vec):  # Changes the math: the kernel must not train it.
+    def loss(self, vectors, example):
+      loss, metrics = super().loss(vectors, example)
+      return 2 * loss, metrics
+
+  @dataclasses.dataclass(frozen=True)
+  class Declines(objectives.Word2Vec):
+    def fused(self):
+      return None
+
+  @dataclasses.dataclass(frozen=True)
+  class PerPair(objectives.Word2Vec):  # Says its own rule: that one is trained.
+    def fused(self):
+      return Rule(per_pair=True)
+
+  doubled = Doubled()
+  assert doubled.fused() is None
+  assert objectives.why_not_fused(doubled) == (
+      "Doubled (a subclass of Word2Vec) has no kernel rule")
+  assert objectives.why_not_fused(Declines()) == (
+      "Declines (an objective of its own) has no kernel rule")
+  assert objectives.why_not_fused(PerPair()) is None
+  config = config_lib.resolve(config_lib.make(), step="generic")
+  for objective in (doubled, Declines()):
+    assert step_choice.choose_step(config.replace(step="auto"), objective) == "generic"
+
+
 # ---- The generic step's subword CBOW is the kernel's -------------------------------------
 
 def _windows_and_state(kernel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import math
 import os
@@ -81,6 +80,10 @@ def hold_lock(path: str) -> IO:
   An flock, so the kernel drops it when the holder exits or is killed: a crash never leaves a
   stale lock. Raises DirectoryInUse, naming the holder's pid, if another process has it.
   """
+  # Imported here: POSIX only, and the package (its readers, query, native's fallback) must
+  # import where there is no fcntl.
+  import fcntl  # pylint: disable=import-outside-toplevel
+
   f = open(path, "a+", encoding="utf-8")  # pylint: disable=consider-using-with
   try:
     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -164,12 +164,13 @@ class Base:
 
 
 def why_not_fused(objective: Objective) -> str | None:
-  """Why the fused kernel cannot train `objective` (one line), or None where it can."""
-  if isinstance(objective, Word2Vec):
+  """Why the fused kernel cannot train `objective` (one line), or None where it can: the
+  objective's own `fused()` decides; a `Word2Vec` says which part has no rule."""
+  if objective.fused() is not None:
+    return None
+  if isinstance(objective, Word2Vec) and objective.why_not_fused():
     return objective.why_not_fused()
-  if objective.fused() is None:
-    return f"{type(objective).__name__} (an objective of its own) has no kernel rule"
-  return None
+  return f"{type(objective).__name__} (an objective of its own) has no kernel rule"
 
 
 # ---- The parts' contract -------------------------------------------------------------------
@@ -325,7 +326,9 @@ class Cbow(SkipGram):
     return losses.cbow_hidden(vectors["inputs"], example["mask"], self.mode)
 
   def kernel_rule(self) -> RuleFragment | None:
-    return {"model": "cbow", "skipgram_input": "context", "cbow": self.mode} if _is(self, Cbow) else None
+    if not _is(self, Cbow):
+      return None
+    return {"model": "cbow", "skipgram_input": "context", "cbow": self.mode}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -457,7 +460,9 @@ class NegativeSampling:
 
   def kernel_rule(self, targets: str) -> RuleFragment | None:
     """word2vec.c's negative sampling: the sigmoid loss, unigram negatives other than the
-    positive."""
+    positive. Per pair with the centre as input the kernel runs fastText's loop, which draws a
+    negative equal to the context again where this head leaves it out (so a pair always gets
+    num_ns negatives there): the one rule where the two steps differ."""
     if not (_is(self, NegativeSampling) and self.loss == "sigmoid"
             and self.negatives == "unigram" and self.skip_positive):
       return None
@@ -647,7 +652,10 @@ class Word2Vec(Base):
     return self._kernel_rule()[1]
 
   def _kernel_rule(self) -> tuple[Rule | None, str | None]:
-    """The parts' kernel rules together, or why there is none."""
+    """The parts' kernel rules together, or why there is none. A subclass may change any of
+    the objective's math, so it has a rule only where it says its own (overrides `fused`)."""
+    if type(self) is not Word2Vec and type(self).fused is Word2Vec.fused:
+      return None, f"{type(self).__name__} (a subclass of Word2Vec) has no kernel rule"
     targets = self.encoder.targets
     parts = [(self.encoder, self.encoder.kernel_rule())]
     if self.subwords is not None:

@@ -27,8 +27,9 @@ import optax
 from absl import logging
 from jax.sharding import Mesh
 
+from w2v_jax import checkpoint as checkpoint_lib
 from w2v_jax import config as config_lib
-from w2v_jax import devices, parallel, replicas
+from w2v_jax import devices, fused, memory, parallel, replicas
 from w2v_jax import step as step_lib
 
 StepsFn = Callable[[Any, dict[str, jax.Array]], tuple[Any, dict[str, jax.Array]]]
@@ -114,8 +115,6 @@ class OneModel:
                                 state, self.mesh, self.table_sharding)
 
   def compile_fused(self, kernel, tx, lookups) -> StepsFn:
-    from w2v_jax import fused  # pylint: disable=import-outside-toplevel
-
     if self.mesh.size != 1:
       raise ValueError(f"the fused step runs on one device (this run has {self.mesh.size})")
     lookups = jax.device_put(lookups)
@@ -196,9 +195,6 @@ def placed_state(place: Placement, create: Callable[[], step_lib.TrainState],
   """A fresh state from `create()` placed on the devices, or the checkpoint's restored into
   its structure: (state, step, data position, words trained on); on the CPU, its tables on
   huge pages."""
-  from w2v_jax import checkpoint as checkpoint_lib  # pylint: disable=import-outside-toplevel
-  from w2v_jax import memory  # pylint: disable=import-outside-toplevel
-
   state, words = place.init(create()), 0.0
   if checkpoint:
     restored, position, words = checkpoint_lib.restore_run(checkpoint, state, position)

@@ -27,7 +27,8 @@ class Rule:
   """
 
   model: str = "skipgram"
-  skipgram_input: str = "context"  # Skip-gram's input word: context (word2vec.c) or centre (fastText).
+  # Skip-gram's input word: the context (word2vec.c) or the centre (fastText).
+  skipgram_input: str = "context"
   per_pair: bool = False
   num_ns: int = 5
   window_draws: int = 0

@@ -10,7 +10,6 @@ an error of one line.
 
 from __future__ import annotations
 
-from typing import Any
 
 import jax
 from absl import logging
