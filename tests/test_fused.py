@@ -316,6 +316,43 @@ def test_one_sentence_by_hand_against_word2vec_c():
   assert float(metrics["count"]) == 2 and float(metrics["pairs"]) == 1
 
 
+@pytest.mark.parametrize("per_pair", [False, True])
+def test_skip_saturated_leaves_an_output_whose_logit_is_past_six_as_gensim_does(per_pair):
+  """gensim's rule: an output whose |logit| >= 6 gets no update and gives its input none; its
+  loss still counts. "a b" (window 1, one negative, always word 2), word 2's row saturated."""
+  counts = np.array([0, 0, 5])
+  syn0 = np.array([[1.0, 1.0], [0.5, -0.5], [0.0, 0.0]])
+  syn1neg = np.array([[0.3, 0.1], [0.2, -0.1], [4.0, 4.0]])  # Logit with input 0: 8.
+  tx = optax.sgd(0.1)
+  runs = {}
+  for skip in (False, True):
+    kernel = fused.Kernel.of(window=1, dynamic_window=False, num_ns=1, per_pair=per_pair,
+                             skip_saturated=skip)
+    state = step_lib.create_train_state(jax.random.PRNGKey(0), _generic(kernel, False).tables(3),
+                                        2, tx)
+    state = state.replace(params={"input": jnp.asarray(syn0, jnp.float32),
+                                  "output": jnp.asarray(syn1neg, jnp.float32)})
+    runs[skip] = _kernel_fn(kernel, tx)(state, {"tokens": np.array([0, 1, -1], np.int32)},
+                                        _lookups(kernel, keep=False, counts=counts))
+  (plain, plain_m), (skipped, skipped_m) = runs[False], runs[True]
+  # Pair (centre 1, input 0): word 2 scores 8 against input 0; pair (centre 0, input 1): 0.
+  alpha = 0.1
+  f_pos, f_neg = syn0[0] @ syn1neg[1], syn0[0] @ syn1neg[2]
+  assert f_neg >= 6 and abs(syn0[1] @ syn1neg[2]) < 6
+  g_pos = (1 - _sig(f_pos)) * alpha
+  g_neg_other = (0 - _sig(syn0[1] @ syn1neg[2])) * alpha
+  # Without the skip, input 0 is pushed away from word 2's row (-alpha * sigmoid(8) * row).
+  assert not np.allclose(np.asarray(plain.params["input"])[0], syn0[0] + g_pos * syn1neg[1],
+                         atol=1e-3)
+  np.testing.assert_allclose(np.asarray(skipped.params["input"])[0],
+                             syn0[0] + g_pos * syn1neg[1], rtol=1e-5)
+  # Word 2's row moves only by the unsaturated pair's negative (input 1 before its update).
+  np.testing.assert_allclose(np.asarray(skipped.params["output"])[2],
+                             syn1neg[2] + g_neg_other * syn0[1], rtol=1e-5)
+  # The loss counts every output either way.
+  np.testing.assert_allclose(float(skipped_m["loss"]), float(plain_m["loss"]), rtol=1e-3)
+
+
 def test_one_window_by_hand_against_fasttext():
   """fastText's skip-gram (centre as input, subwords) on "a b": per pair, the centre's input is
   the mean of its word row and its n-gram rows; every one of them gets the gradient unscaled."""
