@@ -27,13 +27,17 @@ WORDS = [f"w{i:02d}{'x' * (i % 4)}" for i in range(V)]
 @pytest.mark.parametrize("settings, rule", [
     ({}, Rule()),
     ({"negatives_per": "pair"}, Rule(per_pair=True)),
+    # CBOW: word2vec.c's (outputs in turn), with gensim's skip of saturated outputs.
     ({"model": "cbow", "cbow": "koan", "hs": True, "num_ns": 2},
-     Rule(model="cbow", cbow="koan", hs=True, num_ns=2)),
+     Rule(model="cbow", cbow="koan", hs=True, num_ns=2, per_pair=True, skip_saturated=True)),
+    ({"model": "cbow", "skip_saturated": False}, Rule(model="cbow", per_pair=True)),
+    ({"hs": True, "skip_saturated": True}, Rule(hs=True, skip_saturated=True)),
     ({"hs": True, "num_ns": 0}, Rule(hs=True, num_ns=0)),
     ({"skipgram_input": "centre"}, Rule(skipgram_input="centre", window_draws=10)),
     ({"skipgram_input": "centre", "window_negatives": 7}, Rule(skipgram_input="centre", window_draws=7)),
     ({"skipgram_input": "centre", "negatives_per": "pair"}, Rule(skipgram_input="centre", per_pair=True)),
-    ({"bucket": 11, "model": "cbow", "cbow": "sum"}, Rule(model="cbow", cbow="sum")),
+    ({"bucket": 11, "model": "cbow", "cbow": "sum"},
+     Rule(model="cbow", cbow="sum", per_pair=True, skip_saturated=True)),
 ])
 def test_the_built_in_family_has_the_kernel_rule_of_its_settings(settings, rule):
   objective = objectives.word2vec(**settings)
@@ -268,10 +272,16 @@ def _batch(kernel, lookups, window):
 
 @pytest.mark.parametrize("mode", losses.CBOW_MODES)
 def test_subword_cbow_in_every_mode_is_the_kernels_window_by_window(mode):
-  """sum and koan too: each row of the window gets the error / the number of contexts."""
-  kernel = fused.Kernel.of(window=3, model="cbow", cbow=mode, num_ns=2)
+  """sum and koan too: each row of the window gets the error / the number of contexts. The
+  kernel's CBOW updates its outputs in turn, which the generic step's window equals only where
+  no row is an output twice (tests/test_fused.py, disjoint rows); here its per-window form (all
+  outputs from the rows before the window), which the generic step's window equals exactly."""
+  rule = objectives.word2vec(model="cbow", cbow=mode, num_ns=2, bucket=BUCKET, minn=2,
+                             maxn=3).fused()
+  assert rule.per_pair and rule.skip_saturated  # No logit here reaches 6.
+  kernel = fused.Kernel(dataclasses.replace(rule, per_pair=False), window=3)
   objective, state, tx, lookups = _windows_and_state(kernel)
-  assert objective.fused() == kernel.rule
+  assert objective.fused() == rule
   tokens = np.random.default_rng(3).integers(0, V, 40).astype(np.int32)
   tokens[[9, 22, 35]] = -1
   key = tuple(int(x) for x in np.asarray(state.key))
@@ -303,3 +313,37 @@ def test_subword_cbow_sum_by_hand():
         w, ngram_sums, counts, mask, mode)[0] * jnp.array([[2.0, 4.0]])))(words)
     np.testing.assert_allclose(np.asarray(grad), [[2.0, 4.0]] * 2 if mode == "mean"
                                else [[1.0, 2.0]] * 2)
+
+
+# ---- Saturated outputs (gensim's rule, CBOW's default) -------------------------------------
+
+def test_a_saturated_output_gives_no_gradient_and_keeps_its_loss():
+  """h = (1, 1) against the positive (0.3, 0.1) (logit 0.4) and a negative (4, 4) (logit 8):
+  with skip_saturated only the positive moves, by -(1 - s(0.4)) h; the loss is the same."""
+  h = jnp.array([[1.0, 1.0]])
+  outputs = jnp.array([[0.3, 0.1], [4.0, 4.0]])
+  valid = jnp.array([1.0, 1.0])
+  grads, values = {}, {}
+  for skip in (False, True):
+    def loss(rows, skip=skip):
+      return losses.sampled_loss(h, jnp.ones(1), rows, valid, skip_saturated=skip)[0]
+    values[skip], grads[skip] = jax.value_and_grad(loss)(outputs)
+  sig = lambda x: 1 / (1 + np.exp(-x))  # pylint: disable=unnecessary-lambda-assignment
+  np.testing.assert_allclose(grads[True], [[-(1 - sig(0.4))] * 2, [0.0, 0.0]], rtol=1e-6)
+  np.testing.assert_allclose(grads[False][1], [sig(8.0)] * 2, rtol=1e-6)
+  np.testing.assert_allclose(values[True], values[False], rtol=1e-6)
+  # Hierarchical softmax: a node at logit -7 with code 0 (label 1) is skipped likewise.
+  nodes = jnp.array([[-3.5, -3.5], [0.2, 0.0]])
+  codes, mask = jnp.array([0.0, 1.0]), jnp.array([1.0, 1.0])
+  hs = jax.grad(lambda rows: losses.hierarchical_loss(h, jnp.ones(1), rows, codes, mask,
+                                                      skip_saturated=True)[0])(nodes)
+  np.testing.assert_allclose(hs, [[0.0, 0.0], [sig(0.2)] * 2], rtol=1e-6)
+
+
+def test_cbow_skips_saturated_outputs_by_default_and_skip_gram_does_not():
+  cbow, skip_gram = objectives.word2vec(model="cbow", hs=True), objectives.word2vec(hs=True)
+  assert all(head.skip_saturated for head in cbow.heads)
+  assert not any(head.skip_saturated for head in skip_gram.heads)
+  # The seed's softmax has no sigmoid to saturate.
+  seed = objectives.word2vec(model="cbow", loss="softmax")
+  assert not seed.heads[0].skip_saturated

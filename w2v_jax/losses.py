@@ -108,23 +108,36 @@ def _scores(h_HxD: jax.Array, rows_NxD: jax.Array) -> jax.Array:
   return h_HxD @ rows_NxD.T
 
 
+# word2vec.c's and gensim's MAX_EXP: their sigmoid table ends there, and gensim leaves an output
+# whose logit is outside (-MAX_EXP, MAX_EXP) without an update.
+MAX_EXP = 6.0
+
+
+def unsaturated(logits: jax.Array, skip_saturated: bool) -> jax.Array:
+  """`logits` whose entries with |logit| >= MAX_EXP pass no gradient (where `skip_saturated`):
+  the loss keeps their value, the update skips them, as gensim's does."""
+  if not skip_saturated:
+    return logits
+  return jnp.where(jnp.abs(logits) >= MAX_EXP, jax.lax.stop_gradient(logits), logits)
+
+
 def sampled_loss(
     h_HxD: jax.Array, weight_H: jax.Array, outputs: jax.Array, valid: jax.Array,
-    loss: str = "sigmoid",
+    loss: str = "sigmoid", skip_saturated: bool = False,
 ) -> tuple[jax.Array, jax.Array]:
   """Loss of each prediction h against its outputs (column 0 the positive, the rest negatives).
 
   `outputs` is [C, D] shared by all predictions or [H, C, D] per prediction, `valid` [C] or
   [H, C]. sigmoid: -log s(l0) - sum_k log s(-lk) (negative sampling); softmax: cross-entropy of
   the positive over the 1 + K logits (the seed's). Returns the weighted loss and how many
-  predictions rank the positive first.
+  predictions rank the positive first. `skip_saturated`: see `unsaturated`.
   """
   if outputs.ndim == 2:
     logits_HxC = _scores(h_HxD, outputs)
     valid = jnp.broadcast_to(valid, logits_HxC.shape)
   else:
     logits_HxC = jnp.einsum("hd,hcd->hc", h_HxD, outputs)
-  return logit_loss(logits_HxC, weight_H, valid, loss)
+  return logit_loss(unsaturated(logits_HxC, skip_saturated), weight_H, valid, loss)
 
 
 def logit_loss(logits_HxC: jax.Array, weight_H: jax.Array, valid: jax.Array,
@@ -143,6 +156,7 @@ def logit_loss(logits_HxC: jax.Array, weight_H: jax.Array, valid: jax.Array,
 
 def context_loss(
     h_D: jax.Array, mask_S: jax.Array, outputs_XxD: jax.Array, valid_SxK: jax.Array,
+    skip_saturated: bool = False,
 ) -> tuple[jax.Array, jax.Array]:
   """fastText's skip-gram with one set of negatives per window: one input h against each
   context word s, pair s's loss -log s(h.c_s) - sum_k valid_sk log s(-h.n_k), where valid_sk
@@ -155,7 +169,7 @@ def context_loss(
   the loss over the live pairs and how many of them rank their context above every valid
   negative.
   """
-  logits_X = outputs_XxD @ h_D
+  logits_X = unsaturated(outputs_XxD @ h_D, skip_saturated)
   return context_logit_loss(logits_X[:len(mask_S)], logits_X[len(mask_S):], mask_S, valid_SxK)
 
 
@@ -187,13 +201,14 @@ def pooled_loss(
 
 def hierarchical_loss(
     h_HxD: jax.Array, weight_H: jax.Array, nodes_LxD: jax.Array, codes_L: jax.Array,
-    path_mask_L: jax.Array,
+    path_mask_L: jax.Array, skip_saturated: bool = False,
 ) -> tuple[jax.Array, jax.Array]:
   """word2vec.c's hierarchical softmax: at each node of the centre's path, a sigmoid whose label
   is 1 - code. Returns the weighted loss and the fraction of branches each prediction gets right.
+  `skip_saturated`: see `unsaturated`.
   """
   signs_1xL = (1.0 - 2.0 * codes_L)[None, :]  # label 1 (code 0) -> +f, label 0 (code 1) -> -f.
-  f_HxL = signs_1xL * _scores(h_HxD, nodes_LxD)
+  f_HxL = signs_1xL * unsaturated(_scores(h_HxD, nodes_LxD), skip_saturated)
   per_h = -(jax.nn.log_sigmoid(f_HxL) @ path_mask_L)
   right_H = ((f_HxL > 0) @ path_mask_L) / jnp.maximum(jnp.sum(path_mask_L), 1.0)
   return weight_H @ per_h, weight_H @ right_H

@@ -326,9 +326,12 @@ class Cbow(SkipGram):
     return losses.cbow_hidden(vectors["inputs"], example["mask"], self.mode)
 
   def kernel_rule(self) -> RuleFragment | None:
+    """word2vec.c's CBOW: one prediction per window, each output row updated in turn (the
+    kernel's `per_pair` for CBOW; it differs from the generic step's window only where a row
+    is an output twice in a window)."""
     if not _is(self, Cbow):
       return None
-    return {"model": "cbow", "skipgram_input": "context", "cbow": self.mode}
+    return {"model": "cbow", "skipgram_input": "context", "cbow": self.mode, "per_pair": True}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -393,7 +396,8 @@ def _draw(key: jax.Array, state: Any, draws: NegativeDraws, shape: tuple[int, ..
 class NegativeSampling:
   """The target against `num_ns` negatives: per window (shared by its predictions; with the
   centre as input, `window_negatives` of them, each weighing num_ns / window_negatives per pair)
-  or per pair. `loss` "softmax" is the seed's cross-entropy over the 1 + K logits."""
+  or per pair. `loss` "softmax" is the seed's cross-entropy over the 1 + K logits.
+  `skip_saturated`: no update from an output whose |logit| >= 6 (gensim's; CBOW's default)."""
 
   num_ns: int = 5
   negatives_per: str = "window"
@@ -402,6 +406,7 @@ class NegativeSampling:
   loss: str = "sigmoid"
   negatives: str = "unigram"
   ns_exponent: float = 0.75
+  skip_saturated: bool = False
 
   shared_keys = ()
 
@@ -450,13 +455,16 @@ class NegativeSampling:
         valid_SxK = _valid(self.skip_positive, negatives, contexts_S[:, None])
         valid = jnp.concatenate([jnp.ones((len(mask_S), 1)), valid_SxK], axis=1)
         # One h for all [S, 1 + K] rows: a matrix-vector product (its gradient an outer product).
-        return losses.logit_loss(vectors["outputs"] @ h_D, mask_S, valid)
+        logits = losses.unsaturated(vectors["outputs"] @ h_D, self.skip_saturated)
+        return losses.logit_loss(logits, mask_S, valid)
       weights_SxK = _window_weights(self.skip_positive, self.num_ns, negatives, contexts_S)
-      return losses.context_loss(h_D, mask_S, vectors["outputs"], weights_SxK)
+      return losses.context_loss(h_D, mask_S, vectors["outputs"], weights_SxK,
+                                 self.skip_saturated)
     valid = _valid(self.skip_positive, negatives, example["centres"])
     # Column 0 of the outputs is the centre, always valid.
     valid = jnp.concatenate([jnp.ones(valid.shape[:-1] + (1,)), valid], axis=-1)
-    return losses.sampled_loss(h, weight, vectors["outputs"], valid, self.loss)
+    return losses.sampled_loss(h, weight, vectors["outputs"], valid, self.loss,
+                               self.skip_saturated)
 
   def kernel_rule(self, targets: str) -> RuleFragment | None:
     """word2vec.c's negative sampling: the sigmoid loss, unigram negatives other than the
@@ -467,8 +475,13 @@ class NegativeSampling:
             and self.negatives == "unigram" and self.skip_positive):
       return None
     per_window_of_centre = targets == CONTEXTS and self.negatives_per == "window"
-    return {"per_pair": self.negatives_per == "pair", "num_ns": self.num_ns,
+    rule = {"num_ns": self.num_ns,
             "window_draws": self.draws(targets).count if per_window_of_centre else 0}
+    if self.negatives_per == "pair":  # Else the encoder's word (CBOW updates in turn).
+      rule["per_pair"] = True
+    if self.skip_saturated:
+      rule["skip_saturated"] = True
+    return rule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -524,7 +537,10 @@ class SharedNegatives:
 @dataclasses.dataclass(frozen=True)
 class HierarchicalSoftmax:
   """word2vec.c's hierarchical softmax: a sigmoid at each node of the centre's Huffman path
-  (rows of the "tree" table, V - 1 of them)."""
+  (rows of the "tree" table, V - 1 of them). `skip_saturated`: no update from a node whose
+  |logit| >= 6 (word2vec.c's and gensim's; CBOW's default)."""
+
+  skip_saturated: bool = False
 
   shared_keys = ()
 
@@ -546,11 +562,13 @@ class HierarchicalSoftmax:
   def loss_of(self, h, weight, vectors, example, targets):
     del targets
     return losses.hierarchical_loss(h, weight, vectors["tree"], example["codes"],
-                                    example["path_mask"])
+                                    example["path_mask"], self.skip_saturated)
 
   def kernel_rule(self, targets: str) -> RuleFragment | None:
     del targets
-    return {"hs": True} if _is(self, HierarchicalSoftmax) else None
+    if not _is(self, HierarchicalSoftmax):
+      return None
+    return {"hs": True, **({"skip_saturated": True} if self.skip_saturated else {})}
 
 
 # ---- The family ----------------------------------------------------------------------------
@@ -665,7 +683,8 @@ class Word2Vec(Base):
     for part, fragment in parts:
       if fragment is None:
         return None, f"{_describe(part)} has no kernel rule"
-      if fields.keys() & fragment.keys():
+      # Heads may agree on skip_saturated; any other field is one part's.
+      if any(k != "skip_saturated" or fields[k] != v for k, v in fragment.items() if k in fields):
         return None, f"the kernel runs one {_describe(part)} at most"
       fields.update(fragment)
     try:
@@ -679,11 +698,14 @@ def word2vec(*, model: str = "skipgram", num_ns: int = 5, hs: bool = False,
              shared_negatives: int = 0, skip_positive_negatives: bool = True,
              negatives: str = "unigram", ns_exponent: float = 0.75, bucket: int = 0,
              minn: int = 3, maxn: int = 6, skipgram_input: str = "context",
-             window_negatives: int = 0) -> Word2Vec:
+             window_negatives: int = 0, skip_saturated: bool | None = None) -> Word2Vec:
   """The family by name, each setting its flag's: skip-gram or CBOW; `num_ns` negatives (per
   window or pair, or a pool of `shared_negatives` per batch), hierarchical softmax, or both;
   fastText's subwords with `bucket` > 0; skip-gram's input word the context (word2vec.c) or the
-  centre (fastText)."""
+  centre (fastText). `skip_saturated` (default: for CBOW): the sigmoid heads give no update for
+  an output whose |logit| >= 6, as gensim's do (CBOW's analogies gain ~1%, docs/results.md)."""
+  if skip_saturated is None:
+    skip_saturated = model == "cbow"
   if model not in ("skipgram", "cbow"):
     raise ValueError(f"model must be one of ('skipgram', 'cbow'), not {model!r}")
   if skipgram_input not in ("context", "centre"):
@@ -703,9 +725,10 @@ def word2vec(*, model: str = "skipgram", num_ns: int = 5, hs: bool = False,
                                  ns_exponent))
   elif num_ns:
     heads.append(NegativeSampling(num_ns, negatives_per, window_negatives,
-                                  skip_positive_negatives, loss, negatives, ns_exponent))
+                                  skip_positive_negatives, loss, negatives, ns_exponent,
+                                  skip_saturated and loss == "sigmoid"))
   if hs:
-    heads.append(HierarchicalSoftmax())
+    heads.append(HierarchicalSoftmax(skip_saturated))
   subwords = Subwords(minn, maxn, bucket) if bucket else None
   return Word2Vec(encoder, tuple(heads), subwords)
 
