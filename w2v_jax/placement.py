@@ -109,29 +109,31 @@ class OneModel:
 
   restore = init
 
-  def compile(self, state, tx, objective) -> StepsFn:
+  def compile(self, state: Any, tx: optax.GradientTransformation, objective: Any) -> StepsFn:
     return parallel.jit_sharded(functools.partial(step_lib.train_steps, tx=tx,
                                                   objective=objective),
                                 state, self.mesh, self.table_sharding)
 
-  def compile_fused(self, kernel, tx, lookups) -> StepsFn:
+  def compile_fused(self, kernel: Any, tx: optax.GradientTransformation, lookups: Any
+                    ) -> StepsFn:
     if self.mesh.size != 1:
       raise ValueError(f"the fused step runs on one device (this run has {self.mesh.size})")
     lookups = jax.device_put(lookups)
     fn = jax.jit(functools.partial(fused.train_steps, kernel=kernel, tx=tx), donate_argnums=0)
     return lambda state, batches: fn(state, batches, lookups)
 
-  def put_batches(self, batches, objective) -> dict[str, jax.Array]:
+  def put_batches(self, batches: dict[str, np.ndarray], objective: Any
+                  ) -> dict[str, jax.Array]:
     del objective  # Every entry is split alike, as the compiled step's shardings expect.
     return parallel.put_batches(batches, self.mesh)
 
   def to_host(self, tree: Any) -> Any:
     return jax.tree_util.tree_map(np.asarray, jax.device_get(tree))
 
-  def table(self, state, name: str) -> np.ndarray:
+  def table(self, state: Any, name: str) -> np.ndarray:
     return np.asarray(jax.device_get(state.params[name]))
 
-  def step_of(self, state) -> int:
+  def step_of(self, state: step_lib.TrainState) -> int:
     return int(np.asarray(self.to_host(state.step)).reshape(-1)[0])
 
   def sync(self) -> None:
@@ -161,16 +163,18 @@ class Replicas:
   def restore(self, state: replicas.ReplicaState) -> replicas.ReplicaState:
     return replicas.put_state(state, self.mesh)
 
-  def compile(self, state, tx, objective) -> StepsFn:
+  def compile(self, state: Any, tx: optax.GradientTransformation, objective: Any) -> StepsFn:
     del state  # Placed already; shard_map's specs apply to every leaf.
     return replicas.jit_replica_steps(self.mesh, tx=tx, objective=objective,
                                       sync_every=self.sync_every, merge=self.merge)
 
-  def compile_fused(self, kernel, tx, lookups) -> StepsFn:
+  def compile_fused(self, kernel: Any, tx: optax.GradientTransformation, lookups: Any
+                    ) -> StepsFn:
     del kernel, tx, lookups
     raise ValueError(f"the fused step trains one model ({self.replicas} replicas here)")
 
-  def put_batches(self, batches, objective) -> dict[str, jax.Array]:
+  def put_batches(self, batches: dict[str, np.ndarray], objective: Any
+                  ) -> dict[str, jax.Array]:
     return replicas.put_batches(batches, self.mesh, tuple(objective.shared_keys))
 
   # Reads that gather across processes start together.
@@ -178,7 +182,7 @@ class Replicas:
     self.sync()
     return replicas.to_host(tree)
 
-  def table(self, state, name: str) -> np.ndarray:
+  def table(self, state: Any, name: str) -> np.ndarray:
     self.sync()
     return self._merged_table(state, name)
 
