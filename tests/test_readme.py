@@ -4,7 +4,6 @@ run API."""
 import ast
 import configparser
 import glob
-import importlib.util
 import os
 import re
 import sys
@@ -16,26 +15,28 @@ from conftest import ROOT
 from w2v_jax import train, word2vec_format
 
 
-def _ci_module():
-  spec = importlib.util.spec_from_file_location(
-      "readme_commands", os.path.join(ROOT, ".ci", "readme_commands.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-def test_ci_runs_the_readme_set_up_commands_and_installs_nothing_else():
+def _readme_set_up_commands() -> list[str]:
+  """The fenced bash block under the README's first section, "## Set up and run", a line each."""
   with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
-    commands = _ci_module().commands(f.read())
+    readme = f.read()
+  section = re.search(r"^## Set up and run\n(.*?)(?=^## )", readme, re.S | re.M)
+  block = section and re.search(r"```bash\n(.*?)```", section.group(1), re.S)
+  assert block, "README.md: no ```bash block under '## Set up and run'"
+  return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_ci_runs_the_readme_set_up_commands_as_written_and_installs_nothing_else():
+  commands = _readme_set_up_commands()
   assert len(commands) == 2, commands  # The main job, then the tests.
   install_and_train, tests = commands
   assert install_and_train.startswith("pip install -e '.[test]' && python -m experiments.train")
   assert tests == "python -m pytest -q"
   with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as f:
-    ci = f.read()
-  assert "python .ci/readme_commands.py" in ci
-  run_lines = [line.strip() for line in ci.splitlines() if not line.lstrip().startswith("#")]
-  assert not [line for line in run_lines if "pip install" in line or "pytest" in line], (
+    run_lines = [line.strip() for line in f if not line.lstrip().startswith("#")]
+  assert [line for line in run_lines if line in commands] == commands, (
+      ".ci/run must run the README's commands, in order, as written")
+  others = [line for line in run_lines if line not in commands]
+  assert not [line for line in others if "pip install" in line or "pytest" in line], (
       ".ci/run installs or tests only through the README's commands")
 
 
